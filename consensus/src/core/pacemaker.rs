@@ -1,0 +1,132 @@
+//! Rounds, timers and timeouts (C-3, C-4, P-1 to P-4, S-3).
+
+use shardnet_protocol::{QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex};
+
+use super::{Core, Fault, Held, Output, TimerId};
+use crate::messages::ConsensusMessage;
+use crate::safety;
+
+impl Core {
+    /// Moves to `round` (never backwards), arming its timer with backoff (P-1).
+    pub(super) fn enter_round(&mut self, now_ms: u64, round: Round, by_timeout: bool) {
+        if round < self.round {
+            return;
+        }
+        if round > self.round || self.round_deadline_ms == 0 {
+            self.consecutive_timeouts = if by_timeout {
+                self.consecutive_timeouts.saturating_add(1)
+            } else {
+                0
+            };
+            self.round = round;
+            self.my_timeout = None;
+            let exp = self.consecutive_timeouts.min(self.cfg.max_backoff_exponent);
+            let duration = self.cfg.base_timeout_ms.saturating_mul(1u64 << exp);
+            self.round_deadline_ms = now_ms.saturating_add(duration);
+            self.outputs.push_back(Output::SetTimer {
+                timer: TimerId::Round(round),
+                at_ms: self.round_deadline_ms,
+            });
+            let keep = Round(round.0.saturating_sub(1));
+            self.votes.prune_below(keep);
+            self.timeouts.prune_below(keep);
+            self.proposals.prune_below(keep);
+            self.reported = self.reported.split_off(&(keep, ValidatorIndex(0)));
+        }
+        self.maybe_request_payload(now_ms);
+    }
+
+    /// P-2: the round timer fired.
+    pub(super) fn on_round_timer(&mut self, now_ms: u64, round: Round) {
+        if round != self.round {
+            return; // A stale timer of a finished round.
+        }
+        if let Some(t) = self.my_timeout.clone() {
+            // Already timed out: re-broadcast for lossy links, and re-arm.
+            self.outputs
+                .push_back(Output::Broadcast(ConsensusMessage::Timeout(Box::new(t))));
+        } else {
+            self.local_timeout();
+        }
+        self.outputs.push_back(Output::SetTimer {
+            timer: TimerId::Round(round),
+            at_ms: now_ms.saturating_add(self.cfg.base_timeout_ms),
+        });
+    }
+
+    /// Signs and broadcasts a timeout for the current round if S-3 allows (P-2, P-3).
+    pub(super) fn local_timeout(&mut self) {
+        if self.my_timeout.is_some() {
+            return;
+        }
+        let Some((me, key)) = &self.me else { return };
+        let round = self.round;
+        if safety::check_and_record_timeout(&mut self.safety, round).is_err() {
+            return;
+        }
+        let t = Timeout::sign(&self.committee, key, *me, round, self.high_qc.clone());
+        self.my_timeout = Some(t.clone());
+        self.persist_then(vec![
+            Held::Output(Output::Broadcast(ConsensusMessage::Timeout(Box::new(
+                t.clone(),
+            )))),
+            Held::LocalTimeout(Box::new(t)),
+        ]);
+    }
+
+    pub(super) fn on_timeout(&mut self, now_ms: u64, from: ValidatorIndex, t: Timeout) {
+        if t.signer != from {
+            return self.fault(
+                from,
+                Fault::MalformedBlock("timeout relayed for another signer"),
+            );
+        }
+        if t.round.0 + 1 < self.round.0 || t.round.0 > self.round.0 + self.cfg.future_rounds {
+            return;
+        }
+        if let Err(e) = t.verify(&self.committee) {
+            return self.fault(from, Fault::InvalidCert(e));
+        }
+        if let Err(e) = self.verify_qc(&t.high_qc) {
+            return self.fault(from, Fault::InvalidCert(e));
+        }
+        self.on_timeout_verified(now_ms, t);
+    }
+
+    pub(super) fn on_timeout_verified(&mut self, now_ms: u64, t: Timeout) {
+        self.process_qc(now_ms, t.high_qc.clone()); // P-4
+        let round = t.round;
+        let progress = self.timeouts.add(&self.committee, t);
+        if let Some(tc) = progress.cert {
+            self.process_tc(now_ms, tc);
+        } else if progress.validity && round == self.round {
+            self.local_timeout(); // P-3
+        }
+    }
+
+    /// C-3, C-4, C-7 for a verified QC.
+    pub(super) fn process_qc(&mut self, now_ms: u64, qc: QuorumCert) {
+        if qc.round() > self.high_qc.round() {
+            self.high_qc = qc.clone();
+        }
+        self.tree.record_cert(&qc);
+        if self.tree.contains(&qc.block()) {
+            self.try_commit(&qc);
+        } else if qc.data.height > self.tree.committed_height() {
+            self.request_missing(now_ms, &qc);
+        }
+        if qc.round() >= self.round {
+            self.enter_round(now_ms, qc.round().next(), false);
+        }
+    }
+
+    /// C-3 for a verified TC.
+    pub(super) fn process_tc(&mut self, now_ms: u64, tc: TimeoutCert) {
+        if tc.round < self.round {
+            return;
+        }
+        let next = tc.round.next();
+        self.high_tc = Some(tc);
+        self.enter_round(now_ms, next, true);
+    }
+}

@@ -1,0 +1,268 @@
+//! Fetching blocks this validator lacks: ancestors of certified blocks (B-3) and, when far
+//! behind, committed blocks with their finality proofs (B-4).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use shardnet_protocol::limits::MAX_SYNC_BLOCKS;
+use shardnet_protocol::{Block, BlockHash, BoundedVec, Height, QuorumCert, ValidatorIndex};
+
+use super::{Core, Fault, Output, TimerId};
+use crate::block_tree::{TreeError, check_extends};
+use crate::messages::{CommittedBlock, ConsensusMessage};
+
+/// One outstanding request.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    attempts: u32,
+    peers: Vec<ValidatorIndex>,
+    next_peer: usize,
+    message: ConsensusMessage,
+}
+
+/// Outstanding sync requests, keyed by what they fetch.
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    next_id: u64,
+    blocks: BTreeMap<BlockHash, Pending>,
+    catch_up: Option<Pending>,
+}
+
+impl SyncState {
+    /// A block arrived: stop asking for it.
+    pub(super) fn resolved(&mut self, hash: &BlockHash) {
+        self.blocks.remove(hash);
+    }
+}
+
+impl Core {
+    /// B-3 / B-4: fetch the block certified by `qc`, or catch up if it is far ahead.
+    pub(super) fn request_missing(&mut self, now_ms: u64, qc: &QuorumCert) {
+        let committed = self.tree.committed_height();
+        let gap = qc.data.height.0.saturating_sub(committed.0);
+        let mut peers: Vec<ValidatorIndex> = qc
+            .signers
+            .iter()
+            .filter(|i| Some(*i) != self.index())
+            .collect();
+        let others: Vec<ValidatorIndex> = (0..self.committee.len() as u16)
+            .map(ValidatorIndex)
+            .filter(|i| Some(*i) != self.index() && !peers.contains(i))
+            .collect();
+        peers.extend(others);
+        if peers.is_empty() {
+            return;
+        }
+        if gap > MAX_SYNC_BLOCKS as u64 {
+            if self.sync.catch_up.is_none() {
+                let message = ConsensusMessage::CommittedRequest {
+                    from: committed.next(),
+                };
+                let pending = self.new_pending(peers, message);
+                self.sync.catch_up = Some(pending);
+                self.send_pending(now_ms, None);
+            }
+            return;
+        }
+        let hash = qc.block();
+        if self.sync.blocks.contains_key(&hash) || self.sync.blocks.len() >= 64 {
+            return;
+        }
+        let count = gap.clamp(1, MAX_SYNC_BLOCKS as u64) as u16;
+        let message = ConsensusMessage::BlockRequest { hash, count };
+        let pending = self.new_pending(peers, message);
+        self.sync.blocks.insert(hash, pending);
+        self.send_pending(now_ms, Some(hash));
+    }
+
+    fn new_pending(&mut self, peers: Vec<ValidatorIndex>, message: ConsensusMessage) -> Pending {
+        self.sync.next_id += 1;
+        Pending {
+            id: self.sync.next_id,
+            attempts: 0,
+            peers,
+            next_peer: 0,
+            message,
+        }
+    }
+
+    /// Sends (or re-sends to the next peer) the request for `hash`, or the catch-up.
+    fn send_pending(&mut self, now_ms: u64, hash: Option<BlockHash>) {
+        let retry = self.cfg.sync_retry_ms;
+        let max = self.cfg.max_sync_retries;
+        let slot = match hash {
+            Some(h) => self.sync.blocks.get_mut(&h),
+            None => self.sync.catch_up.as_mut(),
+        };
+        let Some(p) = slot else { return };
+        if p.attempts >= max {
+            match hash {
+                Some(h) => {
+                    self.sync.blocks.remove(&h);
+                }
+                None => self.sync.catch_up = None,
+            }
+            return;
+        }
+        let to = p.peers[p.next_peer % p.peers.len()];
+        p.next_peer += 1;
+        p.attempts += 1;
+        let (id, message) = (p.id, p.message.clone());
+        self.outputs.push_back(Output::Send { to, message });
+        self.outputs.push_back(Output::SetTimer {
+            timer: TimerId::Sync(id),
+            at_ms: now_ms + retry,
+        });
+    }
+
+    pub(super) fn on_sync_timer(&mut self, now_ms: u64, id: u64) {
+        if self.sync.catch_up.as_ref().is_some_and(|p| p.id == id) {
+            return self.send_pending(now_ms, None);
+        }
+        let hash = self
+            .sync
+            .blocks
+            .iter()
+            .find(|(_, p)| p.id == id)
+            .map(|(h, _)| *h);
+        if let Some(h) = hash {
+            self.send_pending(now_ms, Some(h));
+        }
+    }
+
+    pub(super) fn on_block_request(&mut self, from: ValidatorIndex, hash: BlockHash, count: u16) {
+        let count = usize::from(count).min(MAX_SYNC_BLOCKS);
+        let mut blocks = self.tree.chain_ending_at(&hash, count);
+        if blocks.is_empty() {
+            // Perhaps an older committed block: walk the retained log backwards.
+            let mut want = hash;
+            for c in self.committed_log.iter().rev() {
+                if blocks.len() >= count {
+                    break;
+                }
+                if c.block.hash() == want {
+                    blocks.push(c.block.clone());
+                    want = c.block.header.parent;
+                }
+            }
+        }
+        if let Ok(blocks) = BoundedVec::try_from_vec(blocks)
+            && !blocks.is_empty()
+        {
+            self.outputs.push_back(Output::Send {
+                to: from,
+                message: ConsensusMessage::BlockResponse(blocks),
+            });
+        }
+    }
+
+    /// B-3: accept a chain ending at a block we asked for, verifying every link and QC.
+    pub(super) fn on_block_response(
+        &mut self,
+        now_ms: u64,
+        from: ValidatorIndex,
+        blocks: Vec<Block>,
+    ) {
+        let Some(newest) = blocks.first() else { return };
+        if !self.sync.blocks.contains_key(&newest.hash()) {
+            return; // Unsolicited or already resolved.
+        }
+        if blocks.windows(2).any(|w| w[0].header.parent != w[1].hash()) {
+            return self.fault(from, Fault::BadSyncResponse("blocks do not form a chain"));
+        }
+        for block in blocks.into_iter().rev() {
+            if self.tree.contains(&block.hash())
+                || block.header.height <= self.tree.committed_height()
+            {
+                continue;
+            }
+            if let Err(e) = self.verify_qc(&block.justify) {
+                return self.fault(from, Fault::InvalidCert(e));
+            }
+            let justify = block.justify.clone();
+            let hash = block.hash();
+            match self.tree.insert(Arc::new(block)) {
+                Ok(()) => {
+                    self.process_qc(now_ms, justify);
+                    self.on_block_inserted(now_ms, hash);
+                }
+                Err(TreeError::UnknownParent) => {
+                    // The answer did not reach our tree: ask for what lies below it.
+                    self.sync.resolved(&hash);
+                    self.request_missing(now_ms, &justify);
+                    return;
+                }
+                Err(TreeError::Stale) => {}
+                Err(TreeError::Malformed(why)) => {
+                    return self.fault(from, Fault::MalformedBlock(why));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_committed_request(&mut self, from: ValidatorIndex, height: Height) {
+        let entries: Vec<CommittedBlock> = self
+            .committed_log
+            .iter()
+            .filter(|c| c.block.header.height >= height)
+            .take(MAX_SYNC_BLOCKS)
+            .map(|c| CommittedBlock::clone(c))
+            .collect();
+        if let Ok(entries) = BoundedVec::try_from_vec(entries)
+            && !entries.is_empty()
+        {
+            self.outputs.push_back(Output::Send {
+                to: from,
+                message: ConsensusMessage::CommittedResponse(entries),
+            });
+        }
+    }
+
+    /// B-4: commit blocks whose finality proofs verify, in height order from our head.
+    pub(super) fn on_committed_response(
+        &mut self,
+        now_ms: u64,
+        from: ValidatorIndex,
+        entries: Vec<CommittedBlock>,
+    ) {
+        if self.sync.catch_up.is_none() {
+            return;
+        }
+        let full = entries.len() >= MAX_SYNC_BLOCKS;
+        let mut progressed = false;
+        for entry in entries {
+            let head = Arc::clone(self.tree.committed());
+            if entry.block.header.height <= head.header.height {
+                continue;
+            }
+            if entry.block.hash() != entry.proof.header.hash() {
+                return self.fault(from, Fault::BadSyncResponse("proof is for another block"));
+            }
+            if let Err(why) = check_extends(&head.header, &entry.block) {
+                let TreeError::Malformed(why) = why else {
+                    return;
+                };
+                return self.fault(from, Fault::MalformedBlock(why));
+            }
+            if let Err(e) = entry.proof.verify_with(&self.committee) {
+                return self.fault(from, Fault::InvalidCert(e));
+            }
+            let block = Arc::new(entry.block.clone());
+            let qc = entry.proof.qc.clone();
+            self.record_commit(Arc::new(entry));
+            if self.tree.contains(&block.hash()) {
+                self.tree.advance_committed(block.hash());
+            } else {
+                self.tree.reset(block);
+            }
+            self.process_qc(now_ms, qc);
+            progressed = true;
+        }
+        self.sync.catch_up = None;
+        if progressed && full {
+            let qc = self.high_qc.clone();
+            self.request_missing(now_ms, &qc);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Cross-shard messages and the lanes they travel in (`specs/cross-shard.md`).
+//!
+//! These are wire types only; the rules that produce and consume them live in `shard-exec`.
+
+use alloy_primitives::{Address, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::bounded::{BoundedBytes, BoundedVec};
+use crate::finality::FinalityProof;
+use crate::limits::{MAX_CROSS_SHARD_MESSAGE_BYTES, MAX_REASON_BYTES, MAX_SEGMENT_MESSAGES};
+use crate::merkle::MultiProof;
+use crate::types::{Hash32, Height, ShardId};
+
+/// Requests and responses travel in separate lanes so that results and refunds never queue
+/// behind requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LaneClass {
+    /// Transfers and calls.
+    Request,
+    /// Responses to calls.
+    Response,
+}
+
+/// One ordered (source, destination, class) lane. Lanes order the outbox tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LaneId {
+    /// Emitting shard.
+    pub source: ShardId,
+    /// Receiving shard.
+    pub destination: ShardId,
+    /// Request or response.
+    pub class: LaneClass,
+}
+
+/// Per lane, the highest sequence number the destination has executed (0: none yet;
+/// sequences start at 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Watermark {
+    /// The lane.
+    pub lane: LaneId,
+    /// Highest executed sequence.
+    pub executed: u64,
+}
+
+/// Where a message comes from, for tracing across shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    /// Hash of the Ethereum transaction that started the chain of messages.
+    pub tx_hash: B256,
+    /// The externally owned account that signed it.
+    pub initiator: Address,
+    /// How many cross-shard hops from that transaction (0 for its own sends).
+    pub depth: u8,
+}
+
+/// The outcome of a cross-shard call, reported back to the caller's shard.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The call returned.
+    Ok(BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>),
+    /// The call reverted with this data.
+    Revert(BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>),
+    /// The call ran out of its attached gas.
+    OutOfGas,
+    /// The call was not executed by its deadline.
+    TimedOut,
+    /// The destination refused the call (no such code, bad value, ...).
+    Rejected(BoundedBytes<MAX_REASON_BYTES>),
+}
+
+/// Gas prepaid on the source for the caller's callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Callback {
+    /// Gas the callback may use on the source.
+    pub gas_limit: u64,
+}
+
+/// What a message asks the destination to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// Credit `value` to `to`.
+    Transfer {
+        /// Sender on the source shard.
+        from: Address,
+        /// Recipient on the destination shard.
+        to: Address,
+        /// Amount in wei.
+        value: U256,
+    },
+    /// Call `to` with `calldata`, `value` and exactly `gas_limit` gas.
+    Call {
+        /// Identifies the call and its response.
+        call_id: Hash32,
+        /// The caller (`msg.sender` of the destination call).
+        from: Address,
+        /// The callee.
+        to: Address,
+        /// Input data.
+        calldata: BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>,
+        /// Value in wei.
+        value: U256,
+        /// Gas for the destination call.
+        gas_limit: u64,
+        /// Callback on the source, if the caller wants one.
+        callback: Option<Callback>,
+        /// Last destination height at which the call may execute.
+        deadline: Option<Height>,
+    },
+    /// The answer to a call.
+    Response {
+        /// The call answered.
+        call_id: Hash32,
+        /// The original caller, credited with the refund.
+        to: Address,
+        /// What happened.
+        outcome: Outcome,
+        /// Value returned to the caller (bounced value, unspent gas at the call's price).
+        refund: U256,
+    },
+}
+
+/// One message in a lane.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CrossShardMessage {
+    /// The lane.
+    pub lane: LaneId,
+    /// Position in the lane, from 1.
+    pub sequence: u64,
+    /// Tracing.
+    pub origin: Origin,
+    /// The request or response.
+    pub body: MessageBody,
+}
+
+impl CrossShardMessage {
+    /// The message's leaf in its block's outbox tree.
+    pub fn leaf_hash(&self) -> Hash32 {
+        crate::merkle::leaf_hash(&crate::codec::canonical_bytes(self))
+    }
+}
+
+/// A run of consecutive messages of one lane emitted by one finalized source block, with
+/// what a destination needs to check them offline (`specs/cross-shard.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneSegment {
+    /// Finality proof of the source block; its header commits to the outbox root.
+    pub proof: FinalityProof,
+    /// Position of the first message among the block's outbox leaves.
+    pub first_leaf: u64,
+    /// The messages, consecutive in one lane.
+    pub messages: BoundedVec<CrossShardMessage, MAX_SEGMENT_MESSAGES>,
+    /// Multiproof of the messages against the header's outbox root.
+    pub outbox_proof: MultiProof,
+}
