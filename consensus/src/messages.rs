@@ -105,8 +105,9 @@ pub enum ConsensusMessage {
     Proposal(Box<Proposal>),
     /// A vote, sent to the next leader.
     Vote(Vote),
-    /// A timeout, broadcast.
-    Timeout(Box<Timeout>),
+    /// A timeout, broadcast, with the TC by which the sender entered its round (P-2), so a
+    /// validator that missed that TC catches up (P-4).
+    Timeout(Box<Timeout>, Option<Box<TimeoutCert>>),
     /// Asks for the chain of up to `count` blocks ending at `hash` (B-3).
     BlockRequest {
         /// The newest block wanted.
@@ -131,7 +132,7 @@ impl ConsensusMessage {
         match self {
             Self::Proposal(_) => "proposal",
             Self::Vote(_) => "vote",
-            Self::Timeout(_) => "timeout",
+            Self::Timeout(..) => "timeout",
             Self::BlockRequest { .. } => "block-request",
             Self::BlockResponse(_) => "block-response",
             Self::CommittedRequest { .. } => "committed-request",

@@ -232,7 +232,13 @@ impl<const MAX: usize> Visitor<'_> for BytesVisitor<MAX> {
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        self.visit_byte_buf(v.to_vec())
+        if v.len() > MAX {
+            return Err(E::custom(TooLong {
+                len: v.len(),
+                max: MAX,
+            }));
+        }
+        Ok(BoundedBytes(v.to_vec()))
     }
 
     fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {

@@ -263,7 +263,9 @@ impl Core {
     pub fn start(&mut self, now_ms: u64) {
         let round = self.round;
         self.enter_round(now_ms, round, false);
-        if let Some(vote) = self.safety.last_vote.clone() {
+        if let Some(vote) = self.safety.last_vote.clone()
+            && vote.data.round == self.safety.last_voted_round
+        {
             let to = self.leaders.leader(vote.data.round.next());
             self.send_or_local(now_ms, to, ConsensusMessage::Vote(vote));
         }
@@ -348,7 +350,7 @@ impl Core {
         match message {
             ConsensusMessage::Proposal(p) => self.on_proposal(now_ms, from, *p),
             ConsensusMessage::Vote(v) => self.on_vote(now_ms, from, v),
-            ConsensusMessage::Timeout(t) => self.on_timeout(now_ms, from, *t),
+            ConsensusMessage::Timeout(t, tc) => self.on_timeout(now_ms, from, *t, tc.map(|tc| *tc)),
             ConsensusMessage::BlockRequest { hash, count } => {
                 self.on_block_request(from, hash, count);
             }

@@ -43,8 +43,8 @@ impl Core {
         }
         if let Some(t) = self.my_timeout.clone() {
             // Already timed out: re-broadcast for lossy links, and re-arm.
-            self.outputs
-                .push_back(Output::Broadcast(ConsensusMessage::Timeout(Box::new(t))));
+            let msg = self.timeout_message(t);
+            self.outputs.push_back(Output::Broadcast(msg));
         } else {
             self.local_timeout();
         }
@@ -66,15 +66,30 @@ impl Core {
         }
         let t = Timeout::sign(&self.committee, key, *me, round, self.high_qc.clone());
         self.my_timeout = Some(t.clone());
+        let msg = self.timeout_message(t.clone());
         self.persist_then(vec![
-            Held::Output(Output::Broadcast(ConsensusMessage::Timeout(Box::new(
-                t.clone(),
-            )))),
+            Held::Output(Output::Broadcast(msg)),
             Held::LocalTimeout(Box::new(t)),
         ]);
     }
 
-    pub(super) fn on_timeout(&mut self, now_ms: u64, from: ValidatorIndex, t: Timeout) {
+    /// A timeout with the TC of the previous round, if this validator entered by one (P-2).
+    fn timeout_message(&self, t: Timeout) -> ConsensusMessage {
+        let tc = self
+            .high_tc
+            .clone()
+            .filter(|tc| tc.round.next() == t.round)
+            .map(Box::new);
+        ConsensusMessage::Timeout(Box::new(t), tc)
+    }
+
+    pub(super) fn on_timeout(
+        &mut self,
+        now_ms: u64,
+        from: ValidatorIndex,
+        t: Timeout,
+        tc: Option<TimeoutCert>,
+    ) {
         if t.signer != from {
             return self.fault(
                 from,
@@ -89,6 +104,14 @@ impl Core {
         }
         if let Err(e) = self.verify_qc(&t.high_qc) {
             return self.fault(from, Fault::InvalidCert(e));
+        }
+        if let Some(tc) = tc
+            && tc.round >= self.round
+        {
+            if let Err(e) = tc.verify(&self.committee) {
+                return self.fault(from, Fault::InvalidCert(e));
+            }
+            self.process_tc(now_ms, tc); // P-4
         }
         self.on_timeout_verified(now_ms, t);
     }
