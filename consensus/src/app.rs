@@ -70,12 +70,14 @@ pub fn drive<A: Application, S: SafetyStore>(
                     },
                 );
             }
-            Output::Persist { id, data } => {
+            Output::Persist { id, data, blocks } => {
+                store.persist_blocks(&blocks)?;
                 store.persist(&data)?;
                 core.handle(now_ms, Input::Persisted { id });
             }
             Output::Commit(c) => {
                 app.commit(&c);
+                store.prune_blocks(c.block.header.height)?;
                 sink(Output::Commit(c));
             }
             other => sink(other),

@@ -185,6 +185,11 @@ pub fn check_extends(parent: &BlockHeader, block: &Block) -> Result<(), TreeErro
             "payload root or justify does not match the header",
         ));
     }
+    if h.parent != parent.hash() {
+        return Err(TreeError::Malformed(
+            "parent link does not match the parent",
+        ));
+    }
     if h.chain_id != parent.chain_id || h.shard != parent.shard || h.epoch != parent.epoch {
         return Err(TreeError::Malformed(
             "chain, shard or epoch differs from the parent",

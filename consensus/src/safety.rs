@@ -11,6 +11,10 @@ pub struct SafetyData {
     pub epoch: Epoch,
     /// Highest round in which this validator voted or timed out.
     pub last_voted_round: Round,
+    /// Highest QC round certified by a block this validator voted for (Aptos'
+    /// `one_chain_round`). Its timeouts must report a high QC at least this high (S-3), even
+    /// after a restart that lost the QC itself.
+    pub one_chain_round: Round,
     /// The last vote cast, so it can be re-sent (identically) after a restart.
     pub last_vote: Option<Vote>,
 }
@@ -21,6 +25,7 @@ impl SafetyData {
         Self {
             epoch,
             last_voted_round: Round(0),
+            one_chain_round: Round(0),
             last_vote: None,
         }
     }
@@ -53,6 +58,14 @@ pub enum SafetyViolation {
         /// The last voted round.
         last: Round,
     },
+    /// S-3: the timeout would report a high QC below one this validator already voted on.
+    #[error("timeout's high QC of {high_qc_round} is below the voted-on QC of {one_chain}")]
+    StaleHighQc {
+        /// The round of the QC the timeout would carry.
+        high_qc_round: Round,
+        /// The highest QC round certified by a block voted for.
+        one_chain: Round,
+    },
 }
 
 /// S-1 and S-2: may a validator whose safety data is `data` vote for `block`?
@@ -83,29 +96,43 @@ pub fn check_vote(
     }
 }
 
-/// Records a vote in the safety data (to be persisted before the vote is sent).
-pub fn record_vote(data: &mut SafetyData, vote: &Vote) {
+/// Records a vote for `block` in the safety data (to be persisted before the vote is sent).
+pub fn record_vote(data: &mut SafetyData, block: &Block, vote: &Vote) {
     assert!(
         vote.data.round > data.last_voted_round,
         "S-1 checked before signing"
     );
     data.last_voted_round = vote.data.round;
+    data.one_chain_round = data.one_chain_round.max(block.justify.round());
     data.last_vote = Some(vote.clone());
 }
 
-/// S-3: may the validator time out `round`? If so, records it.
+/// S-3: may the validator time out `round`, reporting a high QC of `high_qc_round`? If so,
+/// records it.
 ///
 /// ```text
-/// timeout(r)  ⇔  r ≥ last_voted_round;   then last_voted_round := r
+/// timeout(r, hqc)  ⇔  r ≥ last_voted_round ∧ hqc ≥ one_chain_round;   then last_voted_round := r
 /// ```
+///
+/// The second condition (Aptos' `safe_to_timeout`) matters after a restart: a validator that
+/// voted for a block carrying `qc` holds `qc` in memory, but may recover from disk only an
+/// older QC. Reporting that older one in a TC could let a block that skips `qc` gather votes
+/// via S-2 although a block it certifies may already be committed.
 pub fn check_and_record_timeout(
     data: &mut SafetyData,
     round: Round,
+    high_qc_round: Round,
 ) -> Result<(), SafetyViolation> {
     if round < data.last_voted_round {
         return Err(SafetyViolation::TimeoutBelowVote {
             round,
             last: data.last_voted_round,
+        });
+    }
+    if high_qc_round < data.one_chain_round {
+        return Err(SafetyViolation::StaleHighQc {
+            high_qc_round,
+            one_chain: data.one_chain_round,
         });
     }
     data.last_voted_round = round;

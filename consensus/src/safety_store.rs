@@ -3,7 +3,10 @@
 //! The core never calls a store. The shell persists what the core's `Persist` output asks
 //! for, and feeds back `Persisted` only once the data is durable (S-4).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+use shardnet_protocol::{Block, BlockHash, Height};
 
 use crate::safety::SafetyData;
 
@@ -22,20 +25,37 @@ pub enum StoreError {
     Crashed,
 }
 
-/// Where a validator keeps the data that forbids it from equivocating.
+/// Where a validator keeps what forbids it from equivocating, and the blocks it voted for.
+///
+/// One contract for every implementation (tested in `consensus/tests/restart.rs`): what
+/// `persist` returned `Ok` for is what `load` and `load_blocks` return after a crash, and
+/// blocks are durable no later than the safety data persisted after them.
 pub trait SafetyStore {
     /// The last durably stored data, if any.
     fn load(&self) -> Result<Option<SafetyData>, StoreError>;
-    /// Stores `data` and returns only once it is durable.
+    /// Stores `data` and returns only once it, and every block given to
+    /// [`SafetyStore::persist_blocks`] before it, is durable.
     fn persist(&mut self, data: &SafetyData) -> Result<(), StoreError>;
+    /// Adds blocks to the durable block store (made durable by the next `persist`).
+    fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), StoreError>;
+    /// Every stored block, ascending by height.
+    fn load_blocks(&self) -> Result<Vec<Arc<Block>>, StoreError>;
+    /// Forgets blocks at or below `committed`: the application's ledger holds those.
+    fn prune_blocks(&mut self, committed: Height) -> Result<(), StoreError>;
 }
 
-/// In-memory store with crash semantics for simulation: `persist` is durable at once (as an
-/// fsync would be), and a [`MemorySafetyStore::crash`] handle survives the simulated process.
-/// Clones share the same durable cell, as a disk outlives the process using it.
+#[derive(Debug, Default)]
+struct Durable {
+    data: Option<SafetyData>,
+    blocks: BTreeMap<(Height, BlockHash), Arc<Block>>,
+}
+
+/// In-memory store for simulation: `persist` is durable at once (as an fsync would be).
+/// Clones share the same durable cell, as a disk outlives the process using it, so a
+/// simulated crash drops the core but keeps the store.
 #[derive(Clone, Debug, Default)]
 pub struct MemorySafetyStore {
-    durable: Arc<Mutex<Option<SafetyData>>>,
+    durable: Arc<Mutex<Durable>>,
 }
 
 impl MemorySafetyStore {
@@ -43,50 +63,80 @@ impl MemorySafetyStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    fn cell(&self) -> Result<std::sync::MutexGuard<'_, Durable>, StoreError> {
+        self.durable
+            .lock()
+            .map_err(|e| StoreError::Io(e.to_string()))
+    }
 }
 
 impl SafetyStore for MemorySafetyStore {
     fn load(&self) -> Result<Option<SafetyData>, StoreError> {
-        let cell = self
-            .durable
-            .lock()
-            .map_err(|e| StoreError::Io(e.to_string()))?;
-        Ok(cell.clone())
+        Ok(self.cell()?.data.clone())
     }
 
     fn persist(&mut self, data: &SafetyData) -> Result<(), StoreError> {
-        let mut cell = self
-            .durable
-            .lock()
-            .map_err(|e| StoreError::Io(e.to_string()))?;
-        if let Some(old) = cell.as_ref() {
+        let mut cell = self.cell()?;
+        if let Some(old) = cell.data.as_ref() {
             assert!(
                 old.last_voted_round <= data.last_voted_round,
                 "safety data only grows"
             );
         }
-        *cell = Some(data.clone());
+        cell.data = Some(data.clone());
+        Ok(())
+    }
+
+    fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), StoreError> {
+        let mut cell = self.cell()?;
+        for b in blocks {
+            cell.blocks
+                .insert((b.header.height, b.hash()), Arc::clone(b));
+        }
+        Ok(())
+    }
+
+    fn load_blocks(&self) -> Result<Vec<Arc<Block>>, StoreError> {
+        Ok(self.cell()?.blocks.values().cloned().collect())
+    }
+
+    fn prune_blocks(&mut self, committed: Height) -> Result<(), StoreError> {
+        let mut cell = self.cell()?;
+        cell.blocks = cell
+            .blocks
+            .split_off(&(committed.next(), BlockHash::default()));
         Ok(())
     }
 }
 
-/// sled-backed store: one key, written then flushed (fsync) before `persist` returns.
+/// sled-backed store: safety data under one key, voted blocks keyed by (height, hash);
+/// `persist` flushes (fsync) before it returns.
 #[cfg(feature = "sled-store")]
 #[derive(Debug)]
 pub struct SledSafetyStore {
     tree: sled::Tree,
+    blocks: sled::Tree,
 }
 
 #[cfg(feature = "sled-store")]
 impl SledSafetyStore {
     const KEY: &'static [u8] = b"safety-data";
 
-    /// Opens (or creates) the store in `db`'s `consensus-safety` tree.
+    /// Opens (or creates) the store in `db`'s `consensus-safety` and `consensus-blocks` trees.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
-        let tree = db
-            .open_tree("consensus-safety")
-            .map_err(|e| StoreError::Io(e.to_string()))?;
-        Ok(Self { tree })
+        let io = |e: sled::Error| StoreError::Io(e.to_string());
+        Ok(Self {
+            tree: db.open_tree("consensus-safety").map_err(io)?,
+            blocks: db.open_tree("consensus-blocks").map_err(io)?,
+        })
+    }
+
+    fn block_key(height: Height, hash: &BlockHash) -> [u8; 40] {
+        let mut key = [0u8; 40];
+        key[..8].copy_from_slice(&height.0.to_be_bytes());
+        key[8..].copy_from_slice(&hash.0.0);
+        key
     }
 }
 
@@ -110,9 +160,44 @@ impl SafetyStore for SledSafetyStore {
         self.tree
             .insert(Self::KEY, bytes)
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        // Flushes the whole database, so blocks inserted before are durable too.
         self.tree
             .flush()
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(())
+    }
+
+    fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), StoreError> {
+        for b in blocks {
+            let key = Self::block_key(b.header.height, &b.hash());
+            let bytes = shardnet_protocol::codec::canonical_bytes(b.as_ref());
+            self.blocks
+                .insert(key, bytes)
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn load_blocks(&self) -> Result<Vec<Arc<Block>>, StoreError> {
+        self.blocks
+            .iter()
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(|e| StoreError::Io(e.to_string()))?;
+                shardnet_protocol::codec::decode_canonical::<Block>(&bytes)
+                    .map(Arc::new)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    fn prune_blocks(&mut self, committed: Height) -> Result<(), StoreError> {
+        let end = Self::block_key(committed.next(), &BlockHash::default());
+        for entry in self.blocks.range(..end) {
+            let (key, _) = entry.map_err(|e| StoreError::Io(e.to_string()))?;
+            self.blocks
+                .remove(key)
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+        }
         Ok(())
     }
 }

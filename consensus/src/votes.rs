@@ -32,7 +32,8 @@ impl VoteCollector {
         let round = vote.data.round;
         let votes = self.by_round.entry(round).or_default();
         if let Some(prev) = votes.get(&vote.signer) {
-            if prev.data != vote.data {
+            // Only a different block is provable equivocation (`Evidence::verify`).
+            if prev.data.block != vote.data.block {
                 return VoteOutcome::Equivocation(Box::new(Evidence::DoubleVote(
                     prev.clone(),
                     vote,

@@ -27,7 +27,17 @@ impl Core {
         // Headers after each committed block up to the certified one, for its proof (C-8).
         let mut tail: Vec<_> = path.iter().map(|b| b.header.clone()).collect();
         tail.push(certified.header.clone());
-        let skipped_from = self.tree.committed().header.round;
+        // Reputation (C-5): every block on the path produced its round; only the rounds
+        // between consecutive committed blocks failed.
+        let mut prev_round = self.tree.committed().header.round;
+        for block in &path {
+            let produced = block.header.round;
+            self.leaders.observe_committed(
+                (prev_round.0 + 1..produced.0).map(shardnet_protocol::Round),
+                produced,
+            );
+            prev_round = produced;
+        }
         for (i, block) in path.iter().enumerate() {
             let chain = BoundedVec::try_from_vec(tail[i + 1..].to_vec()).unwrap_or_else(|_| {
                 // Longer than MAX_FINALITY_CHAIN: keep the proof verifiable by anchoring on
@@ -45,11 +55,6 @@ impl Core {
             });
             self.record_commit(committed);
         }
-        let produced = parent.header.round;
-        self.leaders.observe_committed(
-            (skipped_from.0 + 1..produced.0).map(shardnet_protocol::Round),
-            produced,
-        );
         self.tree.advance_committed(parent.hash());
     }
 

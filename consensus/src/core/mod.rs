@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use shardnet_protocol::{
-    Block, BlockHash, CertError, Committee, ExecutionCommitment, Height, Payload, QuorumCert,
-    Round, SecretKey, Timeout, TimeoutCert, ValidatorIndex,
+    Block, BlockHash, CertError, Committee, ExecutionCommitment, Hash32, Height, Payload,
+    QuorumCert, Round, SecretKey, Timeout, TimeoutCert, ValidatorIndex, codec,
 };
 
 use crate::block_tree::BlockTree;
@@ -24,6 +24,9 @@ use crate::leader::LeaderElection;
 use crate::messages::{CommittedBlock, ConsensusMessage, Evidence, Proposal};
 use crate::safety::SafetyData;
 use crate::votes::{ProposalLog, TimeoutCollector, VoteCollector};
+
+/// Verified certificates remembered; the cache is cleared when full.
+const VERIFIED_CACHE: usize = 4096;
 
 /// A timer the shell must fire back as [`Input::Timer`] at `at_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,6 +127,9 @@ pub enum Output {
         id: u64,
         /// The data.
         data: SafetyData,
+        /// Blocks to add to the durable block store (those voted for): if every validator
+        /// that voted for a block crashes, its QC must not outlive the block itself.
+        blocks: Vec<Arc<Block>>,
     },
     /// A block is final; outputs come in height order, each exactly once.
     Commit(Arc<CommittedBlock>),
@@ -145,8 +151,12 @@ pub struct Recovery {
     pub genesis: Arc<Block>,
     /// The last durable safety data, if any.
     pub safety: Option<SafetyData>,
-    /// The last committed block with its proof, if any beyond genesis.
-    pub committed: Option<Arc<CommittedBlock>>,
+    /// The most recent committed blocks with their proofs (up to `retained_committed`,
+    /// ascending by height; the last is the committed head), read from the ledger. Empty
+    /// before the first commit. They let the validator serve catch-up sync (B-4) at once.
+    pub committed: Vec<Arc<CommittedBlock>>,
+    /// Uncommitted blocks made durable before voting for them (S-4), in any order.
+    pub blocks: Vec<Arc<Block>>,
 }
 
 /// Something withheld until the safety data it depends on is durable (S-4).
@@ -197,6 +207,12 @@ pub struct Core {
     // Sync.
     sync: sync::SyncState,
 
+    /// Blocks to include in the next [`Output::Persist`].
+    unpersisted_blocks: Vec<Arc<Block>>,
+
+    /// Digests of certificates already verified (bounded by [`VERIFIED_CACHE`]).
+    verified: BTreeSet<Hash32>,
+
     outputs: VecDeque<Output>,
 }
 
@@ -214,17 +230,25 @@ impl Core {
         let safety = recovery
             .safety
             .unwrap_or_else(|| SafetyData::new(committee.epoch()));
-        let (head, high_qc, log) = match recovery.committed {
-            Some(c) => {
-                let head = Arc::new(c.block.clone());
-                (head, c.proof.qc.clone(), VecDeque::from([c]))
-            }
-            None => (
-                Arc::clone(&recovery.genesis),
-                QuorumCert::genesis(genesis),
-                VecDeque::new(),
-            ),
+        let (head, high_qc) = match recovery.committed.last() {
+            Some(c) => (Arc::new(c.block.clone()), c.proof.qc.clone()),
+            None => (Arc::clone(&recovery.genesis), QuorumCert::genesis(genesis)),
         };
+        let skip = recovery
+            .committed
+            .len()
+            .saturating_sub(cfg.retained_committed);
+        let log: VecDeque<_> = recovery.committed.into_iter().skip(skip).collect();
+        let mut tree = BlockTree::new(head);
+        let mut high_qc = high_qc;
+        let mut recovered = recovery.blocks;
+        recovered.sort_by_key(|b| b.header.height);
+        for block in recovered {
+            let justify = block.justify.clone();
+            if tree.insert(block).is_ok() && justify.round() > high_qc.round() {
+                high_qc = justify;
+            }
+        }
         let round = high_qc.round().next().max(safety.last_voted_round);
         Self {
             cfg,
@@ -242,7 +266,7 @@ impl Core {
             consecutive_timeouts: 0,
             my_timeout: None,
             round_deadline_ms: 0,
-            tree: BlockTree::new(head),
+            tree,
             committed_log: log,
             proposed_round: None,
             payload_requested: None,
@@ -253,6 +277,8 @@ impl Core {
             proposals: ProposalLog::default(),
             reported: BTreeSet::new(),
             sync: sync::SyncState::default(),
+            unpersisted_blocks: Vec::new(),
+            verified: BTreeSet::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -379,24 +405,52 @@ impl Core {
         }
     }
 
-    /// Verifies a QC, accepting the genesis QC for the genesis block only (C-1).
-    fn verify_qc(&self, qc: &QuorumCert) -> Result<(), CertError> {
+    /// Verifies a QC, accepting the genesis QC for the genesis block only (C-1). The same
+    /// certificate arrives many times (in proposals, in every timeout of a round), so
+    /// verified ones are remembered by digest.
+    fn verify_qc(&mut self, qc: &QuorumCert) -> Result<(), CertError> {
         if *qc == QuorumCert::genesis(self.genesis) {
             return Ok(());
         }
         if qc.round() == Round(0) {
             return Err(CertError::BrokenProof("round-0 QC for a non-genesis block"));
         }
-        qc.verify(&self.committee)
+        let digest = codec::hash_of(qc);
+        if self.verified.contains(&digest) {
+            return Ok(());
+        }
+        qc.verify(&self.committee)?;
+        self.remember_verified(digest);
+        Ok(())
+    }
+
+    /// Verifies a TC, remembering verified ones like [`Core::verify_qc`].
+    fn verify_tc(&mut self, tc: &TimeoutCert) -> Result<(), CertError> {
+        let digest = codec::hash_of(tc);
+        if self.verified.contains(&digest) {
+            return Ok(());
+        }
+        tc.verify(&self.committee)?;
+        self.remember_verified(digest);
+        Ok(())
+    }
+
+    fn remember_verified(&mut self, digest: Hash32) {
+        if self.verified.len() >= VERIFIED_CACHE {
+            self.verified.clear();
+        }
+        self.verified.insert(digest);
     }
 
     /// Persists the current safety data; `held` items wait for it (S-4).
     fn persist_then(&mut self, held: Vec<Held>) {
         self.next_persist_id += 1;
         let id = self.next_persist_id;
+        let blocks = std::mem::take(&mut self.unpersisted_blocks);
         self.outputs.push_back(Output::Persist {
             id,
             data: self.safety.clone(),
+            blocks,
         });
         for h in held {
             self.held.push_back((id, h));

@@ -42,9 +42,17 @@ impl Core {
             return; // A stale timer of a finished round.
         }
         if let Some(t) = self.my_timeout.clone() {
-            // Already timed out: re-broadcast for lossy links, and re-arm.
-            let msg = self.timeout_message(t);
-            self.outputs.push_back(Output::Broadcast(msg));
+            // Already timed out: re-broadcast for lossy links, and re-arm. Not while the first
+            // broadcast is still held for persistence (S-4): that would release the timeout
+            // before the safety data forbidding a vote in this round is durable.
+            let held = self
+                .held
+                .iter()
+                .any(|(_, h)| matches!(h, Held::LocalTimeout(mine) if mine.round == round));
+            if !held {
+                let msg = self.timeout_message(t);
+                self.outputs.push_back(Output::Broadcast(msg));
+            }
         } else {
             self.local_timeout();
         }
@@ -61,7 +69,8 @@ impl Core {
         }
         let Some((me, key)) = &self.me else { return };
         let round = self.round;
-        if safety::check_and_record_timeout(&mut self.safety, round).is_err() {
+        if safety::check_and_record_timeout(&mut self.safety, round, self.high_qc.round()).is_err()
+        {
             return;
         }
         let t = Timeout::sign(&self.committee, key, *me, round, self.high_qc.clone());
@@ -108,7 +117,7 @@ impl Core {
         if let Some(tc) = tc
             && tc.round >= self.round
         {
-            if let Err(e) = tc.verify(&self.committee) {
+            if let Err(e) = self.verify_tc(&tc) {
                 return self.fault(from, Fault::InvalidCert(e));
             }
             self.process_tc(now_ms, tc); // P-4
@@ -122,8 +131,13 @@ impl Core {
         let progress = self.timeouts.add(&self.committee, t);
         if let Some(tc) = progress.cert {
             self.process_tc(now_ms, tc);
-        } else if progress.validity && round == self.round {
-            self.local_timeout(); // P-3
+        } else if progress.validity && round >= self.round {
+            // P-3: a validity set timed out `round`, so an honest validator is there; join it
+            // (safe: S-3 alone decides what may be signed) and give up on it too.
+            if round > self.round {
+                self.enter_round(now_ms, round, true);
+            }
+            self.local_timeout();
         }
     }
 

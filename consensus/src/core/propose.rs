@@ -19,9 +19,12 @@ impl Core {
     pub(super) fn maybe_request_payload(&mut self, now_ms: u64) {
         let Some(me) = self.index() else { return };
         let round = self.round;
+        // Never in a round already voted or timed out in: after a restart `proposed_round` is
+        // forgotten, and proposing again would equivocate (E-1). As Aptos' `sign_proposal`.
         if self.leaders.leader(round) != me
             || self.proposed_round >= Some(round)
             || self.payload_requested >= Some(round)
+            || round <= self.safety.last_voted_round
         {
             return;
         }
@@ -56,8 +59,11 @@ impl Core {
         payload: Payload,
         execution: ExecutionCommitment,
     ) {
-        if round != self.round || self.proposed_round >= Some(round) {
-            return; // The round moved on while the application worked.
+        if round != self.round
+            || self.proposed_round >= Some(round)
+            || round <= self.safety.last_voted_round
+        {
+            return; // The round moved on (or timed out) while the application worked.
         }
         let Some((me, key)) = &self.me else { return };
         let Some(parent) = self.tree.get(&self.high_qc.block()) else {
@@ -122,7 +128,7 @@ impl Core {
             return self.fault(from, Fault::InvalidCert(e));
         }
         if let Some(tc) = &p.tc
-            && let Err(e) = tc.verify(&self.committee)
+            && let Err(e) = self.verify_tc(tc)
         {
             return self.fault(from, Fault::InvalidCert(e));
         }
@@ -197,7 +203,7 @@ impl Core {
             height: block.header.height,
         };
         let vote = Vote::sign(&self.committee, key, *me, data);
-        safety::record_vote(&mut self.safety, &vote);
+        safety::record_vote(&mut self.safety, &block, &vote);
         let next_leader = self.leaders.leader(data.round.next());
         let held = if Some(next_leader) == self.index() {
             Held::LocalVote(vote)
@@ -207,6 +213,7 @@ impl Core {
                 message: ConsensusMessage::Vote(vote),
             })
         };
+        self.unpersisted_blocks.push(Arc::clone(&block));
         self.persist_then(vec![held]);
         let _ = now_ms;
     }

@@ -55,15 +55,7 @@ impl Core {
             return;
         }
         if gap > MAX_SYNC_BLOCKS as u64 {
-            if self.sync.catch_up.is_none() {
-                let message = ConsensusMessage::CommittedRequest {
-                    from: committed.next(),
-                };
-                let pending = self.new_pending(peers, message);
-                self.sync.catch_up = Some(pending);
-                self.send_pending(now_ms, None);
-            }
-            return;
+            return self.start_catch_up(now_ms, peers);
         }
         let hash = qc.block();
         if self.sync.blocks.contains_key(&hash) || self.sync.blocks.len() >= 64 {
@@ -74,6 +66,26 @@ impl Core {
         let pending = self.new_pending(peers, message);
         self.sync.blocks.insert(hash, pending);
         self.send_pending(now_ms, Some(hash));
+    }
+
+    /// B-4: ask `peers` (then everyone else) for committed blocks above our head.
+    fn start_catch_up(&mut self, now_ms: u64, mut peers: Vec<ValidatorIndex>) {
+        if self.sync.catch_up.is_some() {
+            return;
+        }
+        peers.retain(|p| Some(*p) != self.index());
+        for i in (0..self.committee.len() as u16).map(ValidatorIndex) {
+            if Some(i) != self.index() && !peers.contains(&i) {
+                peers.push(i);
+            }
+        }
+        if peers.is_empty() {
+            return;
+        }
+        let from = self.tree.committed_height().next();
+        let pending = self.new_pending(peers, ConsensusMessage::CommittedRequest { from });
+        self.sync.catch_up = Some(pending);
+        self.send_pending(now_ms, None);
     }
 
     fn new_pending(&mut self, peers: Vec<ValidatorIndex>, message: ConsensusMessage) -> Pending {
@@ -188,9 +200,10 @@ impl Core {
                     self.on_block_inserted(now_ms, hash);
                 }
                 Err(TreeError::UnknownParent) => {
-                    // The answer did not reach our tree: ask for what lies below it.
+                    // The answer stopped at the responder's committed head above ours: the
+                    // blocks in between are committed, so fetch them with proofs (B-4).
                     self.sync.resolved(&hash);
-                    self.request_missing(now_ms, &justify);
+                    self.start_catch_up(now_ms, justify.signers.iter().collect());
                     return;
                 }
                 Err(TreeError::Stale) => {}

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shardnet_consensus::{
-    Config, ConsensusMessage, Core, Input, MemorySafetyStore, Output, Recovery, SafetyStore,
-    TimerId, genesis_block,
+    Config, ConsensusMessage, Core, Input, MemorySafetyStore, Output, Recovery, SafetyData,
+    SafetyStore, TimerId, genesis_block,
 };
 use shardnet_protocol::{
     Block, ChainId, Committee, Epoch, ExecutionCommitment, Member, SecretKey, ShardId, Stake,
@@ -131,6 +131,15 @@ impl Node {
     fn honest(&self) -> bool {
         self.behaviour.is_none()
     }
+
+    /// Makes the blocks and then the safety data durable, as `drive` does.
+    fn persist(&mut self, data: &SafetyData, blocks: &[Arc<Block>]) {
+        #[allow(clippy::expect_used)]
+        self.store
+            .persist_blocks(blocks)
+            .and_then(|()| self.store.persist(data))
+            .expect("in-memory store cannot fail");
+    }
 }
 
 struct Sim<'a> {
@@ -247,7 +256,7 @@ fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
         max_backoff_exponent: 3,
         sync_retry_ms: 200,
         max_sync_retries: 20,
-        min_block_interval_ms: 50,
+        min_block_interval_ms: 100,
         ..Config::default()
     };
     let mut sim = Sim {
@@ -375,7 +384,20 @@ impl Sim<'_> {
         let recovery = Recovery {
             genesis: Arc::clone(&self.genesis),
             safety,
-            committed: node.app.committed.last().cloned(),
+            committed: node
+                .app
+                .committed
+                .iter()
+                .rev()
+                .take(self.cfg.retained_committed)
+                .rev()
+                .cloned()
+                .collect(),
+            #[allow(clippy::expect_used)]
+            blocks: node
+                .store
+                .load_blocks()
+                .expect("in-memory store cannot fail"),
         };
         node.incarnation += 1;
         let mut core = Core::new(
@@ -488,30 +510,27 @@ impl Sim<'_> {
                         );
                     }
                 }
-                Output::Persist { id, data } => {
+                Output::Persist { id, data, blocks } => {
                     if chance(&mut self.rng, self.scenario.crash_at_persist) {
                         self.stats.persist_crashes += 1;
                         if self.rng.next_u32() % 2 == 0 {
-                            #[allow(clippy::expect_used)]
-                            self.nodes[n]
-                                .store
-                                .persist(&data)
-                                .expect("in-memory store cannot fail");
+                            self.nodes[n].persist(&data, &blocks);
                         }
                         self.crash(n, now);
                         return Ok(());
                     }
-                    #[allow(clippy::expect_used)]
-                    self.nodes[n]
-                        .store
-                        .persist(&data)
-                        .expect("in-memory store cannot fail");
+                    self.nodes[n].persist(&data, &blocks);
                     if let Some(core) = self.nodes[n].core.as_mut() {
                         core.handle(now, Input::Persisted { id });
                     }
                 }
                 Output::Commit(c) => {
                     shardnet_consensus::Application::commit(&mut self.nodes[n].app, &c);
+                    #[allow(clippy::expect_used)]
+                    self.nodes[n]
+                        .store
+                        .prune_blocks(c.block.header.height)
+                        .expect("in-memory store cannot fail");
                     if self.nodes[n].honest() {
                         self.checker.on_commit(n, &self.committee, &c)?;
                     }
@@ -647,6 +666,22 @@ fn describe(msg: &ConsensusMessage) -> String {
             t.high_qc.round(),
             t.signer
         ),
-        other => other.kind().to_string(),
+        ConsensusMessage::BlockRequest { hash, count } => {
+            format!("block-request {hash:?} x{count}")
+        }
+        ConsensusMessage::BlockResponse(blocks) => format!(
+            "block-response {:?}",
+            blocks
+                .iter()
+                .map(|b| (b.header.height.0, b.hash()))
+                .collect::<Vec<_>>()
+        ),
+        ConsensusMessage::CommittedRequest { from } => format!("committed-request from {from}"),
+        ConsensusMessage::CommittedResponse(c) => format!(
+            "committed-response {:?}",
+            c.iter()
+                .map(|c| c.block.header.height.0)
+                .collect::<Vec<_>>()
+        ),
     }
 }

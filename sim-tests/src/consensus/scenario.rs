@@ -44,8 +44,8 @@ impl Scenario {
             partitions: 0,
             crashes: 0,
             crash_at_persist: 0.0,
-            fault_ms: 10_000,
-            heal_ms: 20_000,
+            fault_ms: 6_000,
+            heal_ms: 6_000,
             min_commits_after_heal: 3,
         }
     }
