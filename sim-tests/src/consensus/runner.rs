@@ -46,6 +46,10 @@ pub struct Stats {
     pub max_height: u64,
     /// Events processed.
     pub events: u64,
+    /// Sum over (honest validator, committed block) of proposal-to-commit time, in ms.
+    pub commit_latency_ms_sum: u64,
+    /// Number of terms in `commit_latency_ms_sum`.
+    pub commit_latency_samples: u64,
 }
 
 /// The result of one seed.
@@ -156,6 +160,7 @@ struct Sim<'a> {
     stats: Stats,
     hasher: blake3::Hasher,
     trace: Option<Vec<String>>,
+    proposed_at: BTreeMap<shardnet_protocol::BlockHash, u64>,
 }
 
 /// Runs `scenario` with `seed`; never panics on a protocol failure, reports it instead.
@@ -256,7 +261,7 @@ fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
         max_backoff_exponent: 3,
         sync_retry_ms: 200,
         max_sync_retries: 20,
-        min_block_interval_ms: 100,
+        min_block_interval_ms: scenario.block_interval_ms,
         ..Config::default()
     };
     let mut sim = Sim {
@@ -273,6 +278,7 @@ fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
         stats: Stats::default(),
         hasher: blake3::Hasher::new(),
         trace: traced.then(Vec::new),
+        proposed_at: BTreeMap::new(),
     };
     let honest: Vec<usize> = (0..sim.nodes.len())
         .filter(|&n| sim.nodes[n].honest())
@@ -532,6 +538,10 @@ impl Sim<'_> {
                         .prune_blocks(c.block.header.height)
                         .expect("in-memory store cannot fail");
                     if self.nodes[n].honest() {
+                        if let Some(at) = self.proposed_at.get(&c.block.hash()) {
+                            self.stats.commit_latency_ms_sum += now - at;
+                            self.stats.commit_latency_samples += 1;
+                        }
                         self.checker.on_commit(n, &self.committee, &c)?;
                     }
                 }
@@ -564,7 +574,12 @@ impl Sim<'_> {
                     }
                 }
                 Output::Send { to, message } => self.send(n, now, Outgoing::To(to.0, message))?,
-                Output::Broadcast(message) => self.send(n, now, Outgoing::All(message))?,
+                Output::Broadcast(message) => {
+                    if let ConsensusMessage::Proposal(p) = &message {
+                        self.proposed_at.entry(p.block.hash()).or_insert(now);
+                    }
+                    self.send(n, now, Outgoing::All(message))?;
+                }
             }
         }
     }

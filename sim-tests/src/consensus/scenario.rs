@@ -30,9 +30,25 @@ pub struct Scenario {
     pub heal_ms: u64,
     /// Blocks every honest validator must commit during the healed phase.
     pub min_commits_after_heal: u64,
+    /// Least time between a block and its child (`Config::min_block_interval_ms`).
+    pub block_interval_ms: u64,
 }
 
 impl Scenario {
+    /// A fault-free committee of `n` equal-stake validators with a fixed one-way latency
+    /// and no pacing, for measuring latency in message delays and CPU per block.
+    pub fn benchmark(n: usize, latency_ms: u64, duration_ms: u64) -> Self {
+        Self {
+            stakes: vec![1; n],
+            latency_ms: (latency_ms, latency_ms),
+            fault_ms: 0,
+            heal_ms: duration_ms,
+            min_commits_after_heal: 1,
+            block_interval_ms: 0,
+            ..Self::base("benchmark")
+        }
+    }
+
     fn base(name: &'static str) -> Self {
         Self {
             name,
@@ -47,6 +63,7 @@ impl Scenario {
             fault_ms: 6_000,
             heal_ms: 6_000,
             min_commits_after_heal: 3,
+            block_interval_ms: 100,
         }
     }
 
