@@ -1,0 +1,379 @@
+//! The one module that touches revm (its API changes at every major; keep it contained).
+//!
+//! Executes an ordered list of recovered transactions on a [`StateView`] and returns
+//! per-transaction results, the block's [`ChangeSet`] (with storage roots filled in) and the
+//! post-state root (`specs/execution.md` ).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes, Log, U256};
+use alloy_trie::EMPTY_ROOT_HASH;
+use alloy_trie::KECCAK_EMPTY;
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context_interface::result::{EVMError, ExecutionResult};
+use revm::database::{AccountState, CacheDB};
+use revm::database_interface::{DBErrorMarker, DatabaseRef};
+use revm::primitives::hardfork::SpecId;
+use revm::state::{AccountInfo, Bytecode};
+use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
+
+use crate::layered::Layered;
+use crate::state_root::{state_root, storage_root};
+use crate::store::{AccountRecord, ChangeSet, StateView, StoreError, hash_address, hash_slot};
+use crate::tx::RecoveredTx;
+
+impl DBErrorMarker for StoreError {}
+
+/// The Ethereum rule set a block executes under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fork {
+    /// Cancun (what the ethereum/tests fixtures here target).
+    Cancun,
+    /// Prague: Shardnet's rules.
+    Prague,
+}
+
+impl Fork {
+    fn spec(self) -> SpecId {
+        match self {
+            Self::Cancun => SpecId::CANCUN,
+            Self::Prague => SpecId::PRAGUE,
+        }
+    }
+}
+
+/// The block-level environment of an execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecEnv {
+    /// Rules.
+    pub fork: Fork,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Block number (the shard's height).
+    pub number: u64,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    /// Receives priority fees.
+    pub beneficiary: Address,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// EIP-1559 base fee of this block.
+    pub base_fee: u64,
+    /// `PREVRANDAO` value.
+    pub prevrandao: B256,
+    /// Pre-merge difficulty (ignored after Paris, kept for fixtures).
+    pub difficulty: U256,
+    /// EIP-4844 excess blob gas (blob transactions are refused; this only prices BLOBBASEFEE).
+    pub excess_blob_gas: u64,
+}
+
+/// Where `BLOCKHASH` looks.
+pub trait BlockHashes {
+    /// Hash of block `number` (zero when unknown).
+    fn block_hash(&self, number: u64) -> B256;
+}
+
+impl<F: Fn(u64) -> B256> BlockHashes for F {
+    fn block_hash(&self, number: u64) -> B256 {
+        self(number)
+    }
+}
+
+/// How one transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Executed and succeeded.
+    Success,
+    /// Executed and reverted (state rolled back, gas charged).
+    Revert(Bytes),
+    /// Executed and halted (out of gas, invalid opcode, ...).
+    Halt(String),
+    /// Not executable (nonce, balance, gas limit, ...): excluded, no state change.
+    Invalid(String),
+}
+
+/// The result of one transaction in a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxResult {
+    /// Transaction hash.
+    pub hash: B256,
+    /// Sender.
+    pub sender: Address,
+    /// Outcome.
+    pub status: TxStatus,
+    /// Gas this transaction used.
+    pub gas_used: u64,
+    /// Gas used by the block up to and including it.
+    pub cumulative_gas_used: u64,
+    /// Logs emitted (empty unless it succeeded).
+    pub logs: Vec<Log>,
+    /// Address of the contract it created.
+    pub contract_address: Option<Address>,
+    /// Return data (call output or deployed code).
+    pub output: Bytes,
+}
+
+impl TxResult {
+    /// Whether the transaction was executed (included in the block).
+    pub fn executed(&self) -> bool {
+        !matches!(self.status, TxStatus::Invalid(_))
+    }
+}
+
+/// What executing a list of transactions produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    /// Per transaction, in order.
+    pub txs: Vec<TxResult>,
+    /// The state changes, storage roots filled in.
+    pub changes: ChangeSet,
+    /// The state root after the changes.
+    pub state_root: B256,
+    /// Gas used by all executed transactions.
+    pub gas_used: u64,
+}
+
+/// Execution failed for a reason that is not the transactions' fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// revm reported an internal error.
+    #[error("evm: {0}")]
+    Evm(String),
+}
+
+/// revm's view of our state.
+struct ViewDb<'a, V: ?Sized> {
+    view: &'a V,
+    hashes: &'a dyn BlockHashes,
+}
+
+impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
+    type Error = StoreError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
+        Ok(self
+            .view
+            .account(&hash_address(&address))?
+            .map(|a| AccountInfo {
+                balance: a.balance,
+                nonce: a.nonce,
+                code_hash: a.code_hash,
+                code: None,
+                ..AccountInfo::default()
+            }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StoreError> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        let code = self
+            .view
+            .code(&code_hash)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing code {code_hash}")))?;
+        Ok(Bytecode::new_raw(code))
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
+        self.view
+            .storage(&hash_address(&address), &hash_slot(&index))
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
+        Ok(self.hashes.block_hash(number))
+    }
+}
+
+fn tx_env(tx: &RecoveredTx, chain_id: u64) -> TxEnv {
+    use alloy_consensus::Transaction;
+    let e = &tx.envelope;
+    let access_list = e.access_list().cloned().unwrap_or_default();
+    TxEnv {
+        tx_type: e.tx_type() as u8,
+        caller: tx.sender,
+        gas_limit: e.gas_limit(),
+        gas_price: e.max_fee_per_gas(),
+        kind: e.kind(),
+        value: e.value(),
+        data: e.input().clone(),
+        nonce: e.nonce(),
+        chain_id: e
+            .chain_id()
+            .or(if e.is_legacy() { None } else { Some(chain_id) }),
+        access_list,
+        gas_priority_fee: e.max_priority_fee_per_gas(),
+        ..TxEnv::default()
+    }
+}
+
+/// Executes `txs` in order on `view`. Invalid transactions are reported and skipped;
+/// the caller decides whether that invalidates a block (it does, for a proposed block).
+pub fn execute<V: StateView + ?Sized>(
+    view: &V,
+    env: &ExecEnv,
+    hashes: &dyn BlockHashes,
+    txs: &[RecoveredTx],
+) -> Result<Execution, ExecError> {
+    let spec = env.fork.spec();
+    let mut cfg = CfgEnv::new_with_spec(spec);
+    cfg.chain_id = env.chain_id;
+    let block = BlockEnv {
+        number: U256::from(env.number),
+        beneficiary: env.beneficiary,
+        timestamp: U256::from(env.timestamp),
+        gas_limit: env.gas_limit,
+        basefee: env.base_fee,
+        difficulty: env.difficulty,
+        prevrandao: Some(env.prevrandao),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+            env.excess_blob_gas,
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+        )),
+        ..BlockEnv::default()
+    };
+    let db = CacheDB::new(ViewDb { view, hashes });
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet();
+
+    let mut results = Vec::with_capacity(txs.len());
+    let mut cumulative = 0u64;
+    for tx in txs {
+        let invalid = |reason: String| TxResult {
+            hash: tx.hash,
+            sender: tx.sender,
+            status: TxStatus::Invalid(reason),
+            gas_used: 0,
+            cumulative_gas_used: cumulative,
+            logs: vec![],
+            contract_address: None,
+            output: Bytes::new(),
+        };
+        if cumulative.saturating_add(tx.gas_limit()) > env.gas_limit {
+            results.push(invalid(
+                "transaction gas limit exceeds the block's remaining gas".into(),
+            ));
+            continue;
+        }
+        match evm.transact_commit(tx_env(tx, env.chain_id)) {
+            Ok(result) => {
+                let gas_used = result.tx_gas_used();
+                cumulative += gas_used;
+                let contract_address = result.created_address();
+                let (status, logs, output) = match result {
+                    ExecutionResult::Success { logs, output, .. } => {
+                        (TxStatus::Success, logs, output.into_data())
+                    }
+                    ExecutionResult::Revert { output, .. } => {
+                        (TxStatus::Revert(output.clone()), vec![], output)
+                    }
+                    ExecutionResult::Halt { reason, .. } => {
+                        (TxStatus::Halt(format!("{reason:?}")), vec![], Bytes::new())
+                    }
+                };
+                results.push(TxResult {
+                    hash: tx.hash,
+                    sender: tx.sender,
+                    status,
+                    gas_used,
+                    cumulative_gas_used: cumulative,
+                    logs,
+                    contract_address,
+                    output,
+                });
+            }
+            Err(EVMError::Database(e)) => return Err(ExecError::Store(e)),
+            Err(EVMError::Transaction(e)) => results.push(invalid(e.to_string())),
+            Err(EVMError::Header(e)) => results.push(invalid(e.to_string())),
+            Err(e) => return Err(ExecError::Evm(e.to_string())),
+        }
+    }
+    let cache = evm.ctx.journaled_state.database;
+    let changes = change_set(view, &cache, spec)?;
+    let state_root = state_root(&Layered::new(view, vec![Arc::new(changes.clone())]))?;
+    Ok(Execution {
+        txs: results,
+        changes,
+        state_root,
+        gas_used: cumulative,
+    })
+}
+
+/// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161) and
+/// recomputing the storage roots of accounts whose storage changed.
+fn change_set<V: StateView + ?Sized>(
+    view: &V,
+    cache: &CacheDB<ViewDb<'_, V>>,
+    spec: SpecId,
+) -> Result<ChangeSet, StoreError> {
+    let mut changes = ChangeSet::default();
+    let mut storage_changed: BTreeMap<B256, Address> = BTreeMap::new();
+    let mut pending: Vec<(B256, Address, AccountInfo)> = Vec::new();
+    for (address, acc) in &cache.cache.accounts {
+        let hashed = hash_address(address);
+        let empty =
+            acc.info.nonce == 0 && acc.info.balance.is_zero() && acc.info.code_hash == KECCAK_EMPTY;
+        let delete = match acc.account_state {
+            AccountState::None => continue,
+            AccountState::NotExisting => true,
+            AccountState::Touched | AccountState::StorageCleared => {
+                empty && spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
+            }
+        };
+        if delete {
+            if view.account(&hashed)?.is_some() {
+                changes.accounts.insert(hashed, None);
+                changes.wiped_storage.push(hashed);
+            }
+            continue;
+        }
+        if acc.account_state == AccountState::StorageCleared {
+            changes.wiped_storage.push(hashed);
+            storage_changed.insert(hashed, *address);
+        }
+        for (slot, value) in &acc.storage {
+            let key = (hashed, hash_slot(slot));
+            if view.storage(&key.0, &key.1)? != *value
+                || acc.account_state == AccountState::StorageCleared
+            {
+                changes.storage.insert(key, *value);
+                storage_changed.insert(hashed, *address);
+            }
+        }
+        if acc.info.code_hash != KECCAK_EMPTY && view.code(&acc.info.code_hash)?.is_none() {
+            if let Some(code) = cache.cache.contracts.get(&acc.info.code_hash) {
+                changes
+                    .code
+                    .insert(acc.info.code_hash, code.original_bytes());
+            }
+        }
+        pending.push((hashed, *address, acc.info.clone()));
+    }
+    let after = Layered::new(view, vec![Arc::new(changes.clone())]);
+    for (hashed, address, info) in pending {
+        let storage_root = if storage_changed.contains_key(&hashed) {
+            storage_root(&after.account_storage(&hashed)?)
+        } else {
+            view.account(&hashed)?
+                .map_or(EMPTY_ROOT_HASH, |a| a.storage_root)
+        };
+        let record = AccountRecord {
+            address,
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+            storage_root,
+        };
+        if view.account(&hashed)? != Some(record) {
+            changes.accounts.insert(hashed, Some(record));
+        }
+    }
+    Ok(changes)
+}

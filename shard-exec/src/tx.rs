@@ -1,0 +1,125 @@
+//! Signed Ethereum transactions: decoding (EIP-2718) and sender recovery (`specs/execution.md`
+//! Legacy (with or without EIP-155), EIP-2930 and EIP-1559 are accepted; blob
+//! (EIP-4844) and set-code (EIP-7702) transactions are refused with a clear error.
+
+use alloy_consensus::transaction::SignerRecoverable;
+use alloy_consensus::{Transaction, TxEnvelope};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+
+/// Why a transaction was refused before execution.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The bytes are not a valid EIP-2718 transaction.
+    #[error("transaction does not decode: {0}")]
+    Decode(String),
+    /// A type this chain does not execute.
+    #[error("{0} transactions are not supported on Shardnet")]
+    Unsupported(&'static str),
+    /// The signature does not recover a sender.
+    #[error("invalid signature: {0}")]
+    Signature(String),
+    /// Signed for another chain.
+    #[error("transaction is for chain {found}, this network is chain {expected}")]
+    WrongChain {
+        /// The network's chain id.
+        expected: u64,
+        /// The transaction's.
+        found: u64,
+    },
+}
+
+/// A decoded transaction with its recovered sender and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredTx {
+    /// The transaction.
+    pub envelope: TxEnvelope,
+    /// Who signed it.
+    pub sender: Address,
+    /// Its hash (keccak of the EIP-2718 encoding).
+    pub hash: B256,
+}
+
+impl RecoveredTx {
+    /// Decodes and recovers a raw transaction.
+    pub fn decode(raw: &[u8]) -> Result<Self, TxError> {
+        let mut buf = raw;
+        let envelope =
+            TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Decode(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(TxError::Decode(format!("{} trailing bytes", buf.len())));
+        }
+        match &envelope {
+            TxEnvelope::Eip4844(_) => return Err(TxError::Unsupported("blob (EIP-4844)")),
+            TxEnvelope::Eip7702(_) => return Err(TxError::Unsupported("set-code (EIP-7702)")),
+            _ => {}
+        }
+        let sender = envelope
+            .recover_signer()
+            .map_err(|e| TxError::Signature(e.to_string()))?;
+        let hash = *envelope.tx_hash();
+        Ok(Self {
+            envelope,
+            sender,
+            hash,
+        })
+    }
+
+    /// Checks the EIP-155 chain id (pre-EIP-155 legacy transactions carry none and pass).
+    pub fn check_chain(&self, chain_id: u64) -> Result<(), TxError> {
+        match self.envelope.chain_id() {
+            Some(found) if found != chain_id => Err(TxError::WrongChain {
+                expected: chain_id,
+                found,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Recipient (`None` for contract creation).
+    pub fn to(&self) -> Option<Address> {
+        match self.envelope.kind() {
+            TxKind::Call(a) => Some(a),
+            TxKind::Create => None,
+        }
+    }
+
+    /// Nonce.
+    pub fn nonce(&self) -> u64 {
+        self.envelope.nonce()
+    }
+
+    /// Gas limit.
+    pub fn gas_limit(&self) -> u64 {
+        self.envelope.gas_limit()
+    }
+
+    /// Value.
+    pub fn value(&self) -> U256 {
+        self.envelope.value()
+    }
+
+    /// Input data.
+    pub fn input(&self) -> &Bytes {
+        self.envelope.input()
+    }
+
+    /// The most it pays per gas (gas price, or max fee per gas).
+    pub fn max_fee_per_gas(&self) -> u128 {
+        self.envelope.max_fee_per_gas()
+    }
+
+    /// Tip per gas at a base fee: `min(max_priority_fee, max_fee - base_fee)`.
+    pub fn effective_tip(&self, base_fee: u64) -> Option<u128> {
+        self.envelope.effective_tip_per_gas(base_fee)
+    }
+}
+
+/// Decodes and recovers many transactions. Recovery is the dominant per-transaction cost, so
+/// this is the place to parallelise (results keep their input order, so it stays
+/// deterministic).
+pub fn recover_all(raw: &[impl AsRef<[u8]>]) -> Vec<Result<RecoveredTx, TxError>> {
+    raw.iter()
+        .map(|r| RecoveredTx::decode(r.as_ref()))
+        .collect()
+}
