@@ -100,7 +100,9 @@ impl SecretKey {
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        // Both derive the public key from the seed as RFC 8032 says, infallibly.
+        let zip215 = ed25519_consensus::SigningKey::from(self.0.to_bytes()).verification_key();
+        PublicKey(self.0.verifying_key(), zip215)
     }
 
     /// Signs `body` as a statement of kind `domain` in `ctx`.
@@ -132,8 +134,12 @@ impl fmt::Debug for SecretKey {
 }
 
 /// An ed25519 public key, checked on decode to be a valid point of large order.
+///
+/// Signatures are verified under ZIP-215 rules (`ed25519-consensus`, W-2.6): the single and
+/// the batch check accept exactly the same signatures, so whether a certificate is valid never
+/// depends on how it is checked. The dalek form is kept for signing and TLS identities.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey(VerifyingKey, ed25519_consensus::VerificationKey);
 
 impl PublicKey {
     /// Parses and checks 32 bytes.
@@ -142,7 +148,9 @@ impl PublicKey {
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        Ok(Self(key))
+        let zip215 =
+            ed25519_consensus::VerificationKey::try_from(*bytes).map_err(|_| KeyError::InvalidKey)?;
+        Ok(Self(key, zip215))
     }
 
     /// The 32 bytes.
@@ -155,7 +163,7 @@ impl PublicKey {
         &self.0
     }
 
-    /// Checks one signature with strict verification (rejects malleable encodings).
+    /// Checks one signature (ZIP-215; W-2.6).
     pub fn verify<T: Serialize + ?Sized>(
         &self,
         domain: Domain,
@@ -168,9 +176,8 @@ impl PublicKey {
 
     /// Checks one signature over an already built preimage.
     pub fn verify_preimage(&self, preimage: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        self.0
-            .verify_strict(preimage, &signature.0)
-            .map_err(|_| KeyError::BadSignature)
+        let sig = ed25519_consensus::Signature::from(signature.0.to_bytes());
+        self.1.verify(&sig, preimage).map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -257,19 +264,29 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
-/// Verifies many signatures at once with dalek's batch verification (deterministic: its
-/// per-signature scalars come from a transcript of the inputs, not from an RNG). On failure,
-/// checks them one by one and returns the position of the first bad one.
+/// Verifies many signatures at once (ZIP-215 batch verification, which accepts exactly what
+/// [`PublicKey::verify_preimage`] accepts one by one). The batch's random coefficients come
+/// from a ChaCha20 stream keyed by blake3 of every input, so the check is deterministic yet
+/// unpredictable to whoever chose the signatures. On failure, checks them one by one and
+/// returns the position of the first bad one.
 pub fn verify_batch(
     preimages: &[Vec<u8>],
     signatures: &[Signature],
     keys: &[PublicKey],
 ) -> Result<(), usize> {
     debug_assert!(preimages.len() == signatures.len() && signatures.len() == keys.len());
-    let messages: Vec<&[u8]> = preimages.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.0).collect();
-    let vks: Vec<VerifyingKey> = keys.iter().map(|k| k.0).collect();
-    if ed25519_dalek::verify_batch(&messages, &sigs, &vks).is_ok() {
+    let mut transcript = blake3::Hasher::new_derive_key("shardnet/v1/batch-verify");
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    for ((m, s), k) in preimages.iter().zip(signatures).zip(keys) {
+        let sig = ed25519_consensus::Signature::from(s.0.to_bytes());
+        transcript.update(&(m.len() as u64).to_le_bytes());
+        transcript.update(m);
+        transcript.update(&s.0.to_bytes());
+        transcript.update(k.0.as_bytes());
+        batch.queue((ed25519_consensus::VerificationKeyBytes::from(k.1), sig, m));
+    }
+    let seed = *transcript.finalize().as_bytes();
+    if batch.verify(<rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed)).is_ok() {
         return Ok(());
     }
     for (i, ((m, s), k)) in preimages.iter().zip(signatures).zip(keys).enumerate() {
@@ -277,7 +294,6 @@ pub fn verify_batch(
             return Err(i);
         }
     }
-    // The batch failed but each signature verifies strictly on its own: impossible for honest
-    // signatures; treat the first as bad so the caller rejects the set.
+    // Unreachable with ZIP-215 (batch and single checks agree); reject rather than accept.
     Err(0)
 }
