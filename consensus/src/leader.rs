@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use shardnet_protocol::{Committee, Round, ValidatorIndex};
+use shardnet_protocol::{Block, Committee, Round, ValidatorIndex};
 
 /// How leaders are chosen.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -91,6 +91,13 @@ impl LeaderElection {
             }
         }
         self.pick(round, 0)
+    }
+
+    /// Feeds one committed block: it produced its round, and the rounds between its parent's
+    /// (the round its QC certifies) and its own failed.
+    pub fn observe_committed_block(&mut self, block: &Block) {
+        let (parent, round) = (block.justify.round(), block.header.round);
+        self.observe_committed((parent.0.saturating_add(1)..round.0).map(Round), round);
     }
 
     /// Feeds the outcome of a committed round range: rounds `from..to` (exclusive) were

@@ -34,7 +34,7 @@
 //! let member = Member { public_key: key.public_key(), stake: Stake(1), network_address: String::new() };
 //! let committee = Committee::new(ChainId(1), ShardId(0), Epoch(0), vec![member])?;
 //! let genesis = Arc::new(genesis_block(&committee, 0, ExecutionCommitment::default()));
-//! let recovery = Recovery { genesis, safety: None, committed: None };
+//! let recovery = Recovery { genesis, safety: None, committed: vec![], blocks: vec![] };
 //! // One block every 100 ms at most, so the lone validator does not spin.
 //! let cfg = Config { min_block_interval_ms: 100, ..Config::default() };
 //! let mut core = Core::new(cfg, committee, Some((ValidatorIndex(0), key)), recovery);

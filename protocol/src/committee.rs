@@ -48,7 +48,7 @@ pub enum CommitteeError {
         /// The shard.
         shard: ShardId,
         /// The repeated key.
-        key: PublicKey,
+        key: Box<PublicKey>,
     },
     /// Total stake does not fit in 64 bits.
     #[error("{0}: total stake overflows")]
@@ -103,7 +103,7 @@ impl Committee {
             if by_key.insert(m.public_key, index).is_some() {
                 return Err(CommitteeError::DuplicateKey {
                     shard,
-                    key: m.public_key,
+                    key: Box::new(m.public_key),
                 });
             }
         }

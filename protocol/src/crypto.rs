@@ -148,8 +148,8 @@ impl PublicKey {
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        let zip215 =
-            ed25519_consensus::VerificationKey::try_from(*bytes).map_err(|_| KeyError::InvalidKey)?;
+        let zip215 = ed25519_consensus::VerificationKey::try_from(*bytes)
+            .map_err(|_| KeyError::InvalidKey)?;
         Ok(Self(key, zip215))
     }
 
@@ -177,7 +177,9 @@ impl PublicKey {
     /// Checks one signature over an already built preimage.
     pub fn verify_preimage(&self, preimage: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let sig = ed25519_consensus::Signature::from(signature.0.to_bytes());
-        self.1.verify(&sig, preimage).map_err(|_| KeyError::BadSignature)
+        self.1
+            .verify(&sig, preimage)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -286,7 +288,10 @@ pub fn verify_batch(
         batch.queue((ed25519_consensus::VerificationKeyBytes::from(k.1), sig, m));
     }
     let seed = *transcript.finalize().as_bytes();
-    if batch.verify(<rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed)).is_ok() {
+    if batch
+        .verify(<rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed))
+        .is_ok()
+    {
         return Ok(());
     }
     for (i, ((m, s), k)) in preimages.iter().zip(signatures).zip(keys).enumerate() {

@@ -174,7 +174,7 @@ fn committee_construction_errors() {
         new(vec![member(0, 1), member(1, 1), member(0, 1)]),
         Err(CommitteeError::DuplicateKey {
             shard: ShardId(2),
-            key: keys[0].public_key()
+            key: Box::new(keys[0].public_key())
         })
     );
     assert_eq!(

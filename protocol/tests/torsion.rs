@@ -17,10 +17,18 @@ fn single_and_batch_verification_agree_on_torsion_signatures() {
     let keys: Vec<SecretKey> = seeds.iter().map(SecretKey::from_bytes).collect();
     let members = keys
         .iter()
-        .map(|k| Member { public_key: k.public_key(), stake: Stake(10), network_address: "x:1".into() })
+        .map(|k| Member {
+            public_key: k.public_key(),
+            stake: Stake(10),
+            network_address: "x:1".into(),
+        })
         .collect();
     let c = Committee::new(ChainId(7), ShardId(0), Epoch(0), members).unwrap();
-    let data = VoteData { block: BlockHash(Hash32::blake3(b"b")), round: Round(3), height: Height(2) };
+    let data = VoteData {
+        block: BlockHash(Hash32::blake3(b"b")),
+        round: Round(3),
+        height: Height(2),
+    };
     let pre = signing_preimage(Domain::Vote, &c.signing_context(), &data);
     // Member 0's secret scalar, derived as RFC 8032 does.
     let h = Sha512::digest(seeds[0]);
@@ -43,7 +51,11 @@ fn single_and_batch_verification_agree_on_torsion_signatures() {
             let mut sig = [0u8; 64];
             sig[..32].copy_from_slice(big_r.as_bytes());
             sig[32..].copy_from_slice(s.as_bytes());
-            let crafted = Vote { data, signer: ValidatorIndex(0), signature: Signature::from_bytes(&sig) };
+            let crafted = Vote {
+                data,
+                signer: ValidatorIndex(0),
+                signature: Signature::from_bytes(&sig),
+            };
             let mut votes = vec![crafted.clone()];
             votes.extend((1..3).map(|i| Vote::sign(&c, &keys[i], ValidatorIndex(i as u16), data)));
             let qc = QuorumCert::aggregate(&c, data, &votes);

@@ -14,12 +14,14 @@
 
 pub mod evm;
 pub mod layered;
+pub mod mempool;
 pub mod state_root;
 pub mod statetest;
 pub mod store;
 pub mod tx;
 
 pub use evm::{BlockHashes, ExecEnv, ExecError, Execution, Fork, TxResult, TxStatus, execute};
+pub use mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError, PooledTx};
 pub use store::{
     AccountRecord, ChangeSet, FaultyStore, MemoryStore, SledStore, StateStore, StateView,
     StoreError, StoreMeta,

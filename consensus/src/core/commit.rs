@@ -29,14 +29,8 @@ impl Core {
         tail.push(certified.header.clone());
         // Reputation (C-5): every block on the path produced its round; only the rounds
         // between consecutive committed blocks failed.
-        let mut prev_round = self.tree.committed().header.round;
         for block in &path {
-            let produced = block.header.round;
-            self.leaders.observe_committed(
-                (prev_round.0 + 1..produced.0).map(shardnet_protocol::Round),
-                produced,
-            );
-            prev_round = produced;
+            self.leaders.observe_committed_block(block);
         }
         for (i, block) in path.iter().enumerate() {
             let chain = BoundedVec::try_from_vec(tail[i + 1..].to_vec()).unwrap_or_else(|_| {

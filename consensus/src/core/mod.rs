@@ -194,7 +194,8 @@ pub struct Core {
     tree: BlockTree,
     committed_log: VecDeque<Arc<CommittedBlock>>,
     proposed_round: Option<Round>,
-    payload_requested: Option<Round>,
+    /// The round a payload was requested for, and the block it must extend.
+    payload_requested: Option<(Round, BlockHash)>,
     awaiting_verdict: BTreeMap<BlockHash, Option<TimeoutCert>>,
     waiting_for_parent: BTreeMap<BlockHash, Vec<(ValidatorIndex, Proposal)>>,
 
@@ -202,7 +203,8 @@ pub struct Core {
     votes: VoteCollector,
     timeouts: TimeoutCollector,
     proposals: ProposalLog,
-    reported: BTreeSet<(Round, ValidatorIndex)>,
+    /// (round, offender, kind) of evidence already reported (E-1).
+    reported: BTreeSet<(Round, ValidatorIndex, u8)>,
 
     // Sync.
     sync: sync::SyncState,
@@ -239,6 +241,11 @@ impl Core {
             .len()
             .saturating_sub(cfg.retained_committed);
         let log: VecDeque<_> = recovery.committed.into_iter().skip(skip).collect();
+        // Reputation (C-5) from the recovered ledger window, as if committed live.
+        let mut leaders = leaders;
+        for c in &log {
+            leaders.observe_committed_block(&c.block);
+        }
         let mut tree = BlockTree::new(head);
         let mut high_qc = high_qc;
         let mut recovered = recovery.blocks;
@@ -397,9 +404,13 @@ impl Core {
     }
 
     fn evidence(&mut self, evidence: Evidence) {
+        let kind = match evidence {
+            Evidence::DoubleVote(..) => 0,
+            Evidence::DoubleProposal(..) => 1,
+        };
         if self
             .reported
-            .insert((evidence.round(), evidence.offender()))
+            .insert((evidence.round(), evidence.offender(), kind))
         {
             self.outputs.push_back(Output::Evidence(evidence));
         }

@@ -31,7 +31,7 @@ impl Core {
             self.votes.prune_below(keep);
             self.timeouts.prune_below(keep);
             self.proposals.prune_below(keep);
-            self.reported = self.reported.split_off(&(keep, ValidatorIndex(0)));
+            self.reported = self.reported.split_off(&(keep, ValidatorIndex(0), 0));
         }
         self.maybe_request_payload(now_ms);
     }
@@ -105,8 +105,11 @@ impl Core {
                 Fault::MalformedBlock("timeout relayed for another signer"),
             );
         }
-        if t.round.0 + 1 < self.round.0 || t.round.0 > self.round.0 + self.cfg.future_rounds {
+        if t.round.0 + 1 < self.round.0 {
             return;
+        }
+        if t.round.0 > self.round.0 + self.cfg.future_rounds {
+            return self.catch_up_to(now_ms, from, &t.high_qc, tc.as_ref());
         }
         if let Err(e) = t.verify(&self.committee) {
             return self.fault(from, Fault::InvalidCert(e));
@@ -138,6 +141,32 @@ impl Core {
                 self.enter_round(now_ms, round, true);
             }
             self.local_timeout();
+        }
+    }
+
+    /// A message too far ahead to keep (`future_rounds`) still carries certificates proving
+    /// the cluster got there: verify and process them (P-4), so a validator that was down for
+    /// longer than the window catches up instead of ignoring everything it hears.
+    pub(super) fn catch_up_to(
+        &mut self,
+        now_ms: u64,
+        from: ValidatorIndex,
+        qc: &QuorumCert,
+        tc: Option<&TimeoutCert>,
+    ) {
+        if qc.round() > self.high_qc.round() {
+            if let Err(e) = self.verify_qc(qc) {
+                return self.fault(from, Fault::InvalidCert(e));
+            }
+            self.process_qc(now_ms, qc.clone());
+        }
+        if let Some(tc) = tc
+            && tc.round >= self.round
+        {
+            if let Err(e) = self.verify_tc(tc) {
+                return self.fault(from, Fault::InvalidCert(e));
+            }
+            self.process_tc(now_ms, tc.clone());
         }
     }
 

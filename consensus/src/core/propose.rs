@@ -13,6 +13,9 @@ use crate::messages::{ConsensusMessage, Proposal};
 use crate::safety;
 use crate::votes::VoteOutcome;
 
+/// Distinct missing parents for which proposals are buffered.
+const MAX_WAITING_PARENTS: usize = 16;
+
 impl Core {
     /// C-6: if this validator leads `self.round` and has not proposed, ask for a payload on
     /// top of `high_qc` (once its block is known).
@@ -23,7 +26,7 @@ impl Core {
         // forgotten, and proposing again would equivocate (E-1). As Aptos' `sign_proposal`.
         if self.leaders.leader(round) != me
             || self.proposed_round >= Some(round)
-            || self.payload_requested >= Some(round)
+            || self.payload_requested.is_some_and(|(r, _)| r >= round)
             || round <= self.safety.last_voted_round
         {
             return;
@@ -42,7 +45,7 @@ impl Core {
             });
             return;
         }
-        self.payload_requested = Some(round);
+        self.payload_requested = Some((round, parent.hash()));
         let height = parent.header.height.next();
         self.outputs
             .push_back(Output::RequestPayload(PayloadRequest {
@@ -64,6 +67,12 @@ impl Core {
             || round <= self.safety.last_voted_round
         {
             return; // The round moved on (or timed out) while the application worked.
+        }
+        if self.payload_requested != Some((round, self.high_qc.block())) {
+            // A higher QC arrived while the application built on the old one: the payload's
+            // execution commitment is for the wrong parent. Build again on the new one.
+            self.payload_requested = None;
+            return self.maybe_request_payload(now_ms);
         }
         let Some((me, key)) = &self.me else { return };
         let Some(parent) = self.tree.get(&self.high_qc.block()) else {
@@ -90,10 +99,13 @@ impl Core {
         let proposal = Proposal::sign(&self.committee, key, block, tc);
         let me = *me;
         self.proposed_round = Some(round);
-        self.outputs
-            .push_back(Output::Broadcast(ConsensusMessage::Proposal(Box::new(
-                proposal.clone(),
-            ))));
+        // The broadcast waits for the next persist: the leader's own vote for it (or its
+        // timeout of the round), which makes `last_voted_round >= round` durable. A leader
+        // that crashed before that has released nothing, and one that crashed after will not
+        // propose in this round again (`maybe_request_payload`): no double proposal (E-1).
+        let broadcast = Output::Broadcast(ConsensusMessage::Proposal(Box::new(proposal.clone())));
+        self.held
+            .push_back((self.next_persist_id + 1, Held::Output(broadcast)));
         self.on_proposal(now_ms, me, proposal);
     }
 
@@ -110,8 +122,12 @@ impl Core {
                 Fault::MalformedBlock("proposal for another chain, shard or epoch"),
             );
         }
-        if round.0 + 1 < self.round.0 || round.0 > self.round.0 + self.cfg.future_rounds {
-            return; // Stale or implausibly far ahead: ignore without blame.
+        if round.0 + 1 < self.round.0 {
+            return; // Stale: ignore without blame.
+        }
+        if round.0 > self.round.0 + self.cfg.future_rounds {
+            // Too far ahead to keep; its certificates still let us catch up (P-4).
+            return self.catch_up_to(now_ms, from, &p.block.justify, p.tc.as_ref());
         }
         if h.proposer != self.leaders.leader(round) {
             return self.fault(from, Fault::NotLeader(round));
@@ -145,6 +161,11 @@ impl Core {
         match self.tree.insert(Arc::clone(&block)) {
             Ok(()) => {}
             Err(TreeError::UnknownParent) => {
+                if !self.waiting_for_parent.contains_key(&parent)
+                    && self.waiting_for_parent.len() >= MAX_WAITING_PARENTS
+                {
+                    return; // Bounded: sync will bring the parent and later proposals.
+                }
                 let pending = self.waiting_for_parent.entry(parent).or_default();
                 if pending.len() < 4 {
                     pending.push((

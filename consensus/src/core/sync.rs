@@ -243,34 +243,50 @@ impl Core {
             return;
         }
         let full = entries.len() >= MAX_SYNC_BLOCKS;
-        let mut progressed = false;
+        // Only the newest proof's QC is processed, after the loop: processing each one would
+        // fetch (B-3) the block it certifies, which the next entry commits anyway, and those
+        // requests would then be retried to every peer (they never resolve).
+        let mut last_qc = None;
+        let mut fault = None;
         for entry in entries {
             let head = Arc::clone(self.tree.committed());
             if entry.block.header.height <= head.header.height {
                 continue;
             }
             if entry.block.hash() != entry.proof.header.hash() {
-                return self.fault(from, Fault::BadSyncResponse("proof is for another block"));
+                fault = Some(Fault::BadSyncResponse("proof is for another block"));
+                break;
             }
             if let Err(why) = check_extends(&head.header, &entry.block) {
-                let TreeError::Malformed(why) = why else {
-                    return;
-                };
-                return self.fault(from, Fault::MalformedBlock(why));
+                if let TreeError::Malformed(why) = why {
+                    fault = Some(Fault::MalformedBlock(why));
+                }
+                break;
             }
             if let Err(e) = entry.proof.verify_with(&self.committee) {
-                return self.fault(from, Fault::InvalidCert(e));
+                fault = Some(Fault::InvalidCert(e));
+                break;
             }
             let block = Arc::new(entry.block.clone());
-            let qc = entry.proof.qc.clone();
+            last_qc = Some(entry.proof.qc.clone());
+            self.sync.resolved(&block.hash());
+            // Reputation (C-5) is fed from the committed chain however it was learned, or a
+            // validator that caught up would disagree with the others on leaders.
+            self.leaders.observe_committed_block(&block);
             self.record_commit(Arc::new(entry));
             if self.tree.contains(&block.hash()) {
                 self.tree.advance_committed(block.hash());
             } else {
                 self.tree.reset(block);
             }
+        }
+        let progressed = last_qc.is_some();
+        if let Some(qc) = last_qc {
             self.process_qc(now_ms, qc);
-            progressed = true;
+        }
+        if let Some(fault) = fault {
+            // Keep the catch-up pending: its retry asks another peer.
+            return self.fault(from, fault);
         }
         self.sync.catch_up = None;
         if progressed && full {

@@ -11,7 +11,9 @@ use shardnet_sim::consensus::{Scenario, run};
 const DELAY_MS: u64 = 10;
 
 fn main() {
-    println!("| validators | committed blocks | wall s | CPU ms / block (committee) | CPU ms / block / validator | commit latency (delays) |");
+    println!(
+        "| validators | committed blocks | wall s | CPU ms / block (committee) | CPU ms / block / validator | commit latency (delays) |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|");
     for (n, sim_ms) in [(4, 20_000), (16, 5_000), (64, 1_500)] {
         let scenario = Scenario::benchmark(n, DELAY_MS, sim_ms);
