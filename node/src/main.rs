@@ -10,7 +10,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "shardnet", version, about = "Sharded proof-of-stake chains on HotStuff, revm and QUIC")]
+#[command(
+    name = "shardnet",
+    version,
+    about = "Sharded proof-of-stake chains on HotStuff, revm and QUIC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,11 @@ fn statetest(path: &std::path::Path, show: usize) -> anyhow::Result<ExitCode> {
     } else {
         vec![path.to_path_buf()]
     };
-    anyhow::ensure!(!files.is_empty(), "no .json fixtures under {}", path.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no .json fixtures under {}",
+        path.display()
+    );
     let mut summary = Summary::default();
     let mut unreadable = 0usize;
     for f in &files {
@@ -72,5 +80,9 @@ fn statetest(path: &std::path::Path, show: usize) -> anyhow::Result<ExitCode> {
         files.len(),
         unreadable
     );
-    Ok(if summary.failures.is_empty() && unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.failures.is_empty() && unreadable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

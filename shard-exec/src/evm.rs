@@ -347,15 +347,17 @@ fn change_set<V: StateView + ?Sized>(
                 storage_changed.insert(hashed, *address);
             }
         }
-        if acc.info.code_hash != KECCAK_EMPTY && view.code(&acc.info.code_hash)?.is_none() {
-            if let Some(code) = cache.cache.contracts.get(&acc.info.code_hash) {
-                changes
-                    .code
-                    .insert(acc.info.code_hash, code.original_bytes());
-            }
+        if acc.info.code_hash != KECCAK_EMPTY
+            && view.code(&acc.info.code_hash)?.is_none()
+            && let Some(code) = cache.cache.contracts.get(&acc.info.code_hash)
+        {
+            changes.code.insert(acc.info.code_hash, code.original_bytes());
         }
         pending.push((hashed, *address, acc.info.clone()));
     }
+    // revm's cache is a hash map: sort what is order-sensitive so execution is deterministic.
+    changes.wiped_storage.sort_unstable();
+    changes.wiped_storage.dedup();
     let after = Layered::new(view, vec![Arc::new(changes.clone())]);
     for (hashed, address, info) in pending {
         let storage_root = if storage_changed.contains_key(&hashed) {

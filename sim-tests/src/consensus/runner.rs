@@ -519,7 +519,7 @@ impl Sim<'_> {
                 Output::Persist { id, data, blocks } => {
                     if chance(&mut self.rng, self.scenario.crash_at_persist) {
                         self.stats.persist_crashes += 1;
-                        if self.rng.next_u32() % 2 == 0 {
+                        if self.rng.next_u32().is_multiple_of(2) {
                             self.nodes[n].persist(&data, &blocks);
                         }
                         self.crash(n, now);
