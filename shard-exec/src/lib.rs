@@ -12,6 +12,7 @@
 //! - [`layered`]: state views with uncommitted blocks on top (speculative execution).
 #![deny(clippy::unwrap_used, clippy::panic)]
 
+pub mod app;
 pub mod evm;
 pub mod layered;
 pub mod mempool;
@@ -20,6 +21,7 @@ pub mod statetest;
 pub mod store;
 pub mod tx;
 
+pub use app::{ShardApp, ShardConfig, next_base_fee};
 pub use evm::{BlockHashes, ExecEnv, ExecError, Execution, Fork, TxResult, TxStatus, execute};
 pub use mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError, PooledTx};
 pub use store::{

@@ -48,6 +48,10 @@ pub struct PayloadRequest {
     pub height: Height,
     /// The parent block it will extend.
     pub parent: Arc<Block>,
+    /// The timestamp the header will carry (the application executes with it).
+    pub timestamp_ms: u64,
+    /// The proposer (this validator), e.g. to pick the fee recipient.
+    pub proposer: ValidatorIndex,
 }
 
 /// Everything the core can be told.
@@ -194,8 +198,9 @@ pub struct Core {
     tree: BlockTree,
     committed_log: VecDeque<Arc<CommittedBlock>>,
     proposed_round: Option<Round>,
-    /// The round a payload was requested for, and the block it must extend.
-    payload_requested: Option<(Round, BlockHash)>,
+    /// The round a payload was requested for, the block it must extend, and the timestamp
+    /// promised to the application.
+    payload_requested: Option<(Round, BlockHash, u64)>,
     awaiting_verdict: BTreeMap<BlockHash, Option<TimeoutCert>>,
     waiting_for_parent: BTreeMap<BlockHash, Vec<(ValidatorIndex, Proposal)>>,
 

@@ -26,7 +26,7 @@ impl Core {
         // forgotten, and proposing again would equivocate (E-1). As Aptos' `sign_proposal`.
         if self.leaders.leader(round) != me
             || self.proposed_round >= Some(round)
-            || self.payload_requested.is_some_and(|(r, _)| r >= round)
+            || self.payload_requested.is_some_and(|(r, _, _)| r >= round)
             || round <= self.safety.last_voted_round
         {
             return;
@@ -45,13 +45,16 @@ impl Core {
             });
             return;
         }
-        self.payload_requested = Some((round, parent.hash()));
+        let timestamp_ms = now_ms.max(parent.header.timestamp_ms);
+        self.payload_requested = Some((round, parent.hash(), timestamp_ms));
         let height = parent.header.height.next();
         self.outputs
             .push_back(Output::RequestPayload(PayloadRequest {
                 round,
                 height,
                 parent,
+                timestamp_ms,
+                proposer: me,
             }));
     }
 
@@ -68,7 +71,10 @@ impl Core {
         {
             return; // The round moved on (or timed out) while the application worked.
         }
-        if self.payload_requested != Some((round, self.high_qc.block())) {
+        let Some((requested_round, requested_parent, timestamp_ms)) = self.payload_requested else {
+            return;
+        };
+        if (requested_round, requested_parent) != (round, self.high_qc.block()) {
             // A higher QC arrived while the application built on the old one: the payload's
             // execution commitment is for the wrong parent. Build again on the new one.
             self.payload_requested = None;
@@ -86,7 +92,7 @@ impl Core {
             round,
             parent: parent.hash(),
             proposer: *me,
-            timestamp_ms: now_ms.max(parent.header.timestamp_ms),
+            timestamp_ms,
             payload_root: payload.root(),
             execution,
         };

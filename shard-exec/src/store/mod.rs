@@ -55,6 +55,10 @@ pub struct StoreMeta {
     pub state_root: B256,
     /// Hash of the last applied block (the consensus block hash).
     pub block_hash: B256,
+    /// That block's EIP-1559 base fee.
+    pub base_fee: u64,
+    /// Gas its transactions used (with the base fee, it sets the next base fee).
+    pub gas_used: u64,
 }
 
 /// Everything one block changes, applied atomically.

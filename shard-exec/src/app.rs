@@ -1,0 +1,492 @@
+//! [`ShardApp`]: shard execution plugged into consensus through its `Application` trait.
+//!
+//! Blocks are executed when proposed (`build`) and when verified (`verify`), before they are
+//! final: each result is kept as a speculative change set keyed by block hash and layered on
+//! the committed store. `commit` applies the block's change set atomically and durably
+//! . A store failure is fatal: the app records it, refuses every block from then on, and
+//! the node stops the validator when [`ShardApp::fatal`] is set.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
+use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
+use shardnet_protocol::{
+    Block, BlockHash, BoundedVec, ExecutionCommitment, Hash32, Payload, RawTransaction, ShardId,
+    ShardMap, ValidatorIndex, merkle,
+};
+
+use crate::evm::{BlockHashes, ExecEnv, Execution, Fork, execute};
+use crate::layered::Layered;
+use crate::mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError};
+use crate::store::{
+    AccountRecord, ChangeSet, StateStore, StateView, StoreError, StoreMeta, hash_address,
+};
+use crate::tx::RecoveredTx;
+
+/// A shard's execution parameters, from the genesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardConfig {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// This shard.
+    pub shard: ShardId,
+    /// Every address's home shard.
+    pub shard_map: ShardMap,
+    /// Rules.
+    pub fork: Fork,
+    /// Block gas limit.
+    pub block_gas_limit: u64,
+    /// Base fee of the first block.
+    pub initial_base_fee: u64,
+    /// The base fee never falls below this.
+    pub min_base_fee: u64,
+    /// Most transactions a proposer puts in a block.
+    pub max_block_txs: usize,
+    /// Fee recipient of each validator of this shard, by committee index (zero if absent).
+    pub fee_recipients: Vec<Address>,
+}
+
+impl ShardConfig {
+    /// Defaults for `shard` of a network: 30M gas, 1 gwei initial base fee, Prague.
+    pub fn new(chain_id: u64, shard: ShardId, shard_map: ShardMap) -> Self {
+        Self {
+            chain_id,
+            shard,
+            shard_map,
+            fork: Fork::Prague,
+            block_gas_limit: 30_000_000,
+            initial_base_fee: 1_000_000_000,
+            min_base_fee: 7,
+            max_block_txs: 10_000,
+            fee_recipients: Vec::new(),
+        }
+    }
+}
+
+/// the EIP-1559 base fee of a block whose parent had `base_fee` and used `gas_used`.
+pub fn next_base_fee(base_fee: u64, gas_used: u64, gas_limit: u64, min: u64) -> u64 {
+    let target = (gas_limit / 2).max(1);
+    let base = u128::from(base_fee);
+    let next = if gas_used > target {
+        let delta = (base * u128::from(gas_used - target) / u128::from(target) / 8).max(1);
+        base + delta
+    } else {
+        base - base * u128::from(target - gas_used) / u128::from(target) / 8
+    };
+    u64::try_from(next).unwrap_or(u64::MAX).max(min)
+}
+
+/// One executed, not yet final block.
+#[derive(Debug)]
+struct Speculative {
+    parent: B256,
+    height: u64,
+    execution: Arc<Execution>,
+    base_fee: u64,
+}
+
+/// Shard execution as a consensus application.
+#[derive(Debug)]
+pub struct ShardApp<S> {
+    cfg: ShardConfig,
+    store: S,
+    mempool: Mempool,
+    speculative: BTreeMap<B256, Speculative>,
+    /// Executions of our own proposals, by (parent, payload root), reused when we verify them.
+    built: BTreeMap<(B256, Hash32), Arc<Execution>>,
+    head: StoreMeta,
+    fatal: Option<String>,
+}
+
+fn key(hash: &BlockHash) -> B256 {
+    B256::from(hash.0.0)
+}
+
+impl<S: StateStore> ShardApp<S> {
+    /// Opens the app on `store`. If the store is empty, writes the genesis: `accounts` whose
+    /// home is this shard get their balances. Returns the app and the genesis execution
+    /// commitment (for the consensus genesis block).
+    pub fn open(
+        cfg: ShardConfig,
+        mut store: S,
+        accounts: &[(Address, U256)],
+    ) -> Result<(Self, ExecutionCommitment), StoreError> {
+        let mut meta = store.meta()?;
+        if meta == StoreMeta::default() && store.accounts()?.is_empty() {
+            let mut changes = ChangeSet::default();
+            for (address, balance) in accounts {
+                if cfg.shard_map.home(address) != cfg.shard || ShardMap::is_system(address) {
+                    continue;
+                }
+                let record = AccountRecord {
+                    address: *address,
+                    nonce: 0,
+                    balance: *balance,
+                    code_hash: KECCAK_EMPTY,
+                    storage_root: EMPTY_ROOT_HASH,
+                };
+                changes.accounts.insert(hash_address(address), Some(record));
+            }
+            let root = crate::state_root::state_root(&Layered::new(
+                &store,
+                vec![Arc::new(changes.clone())],
+            ))?;
+            meta = StoreMeta {
+                state_root: root,
+                base_fee: cfg.initial_base_fee,
+                ..StoreMeta::default()
+            };
+            changes.meta = Some(meta.clone());
+            store.apply(&changes)?;
+            store.flush()?;
+        }
+        let genesis = ExecutionCommitment {
+            state_root: Hash32(meta.state_root.0),
+            outbox_root: merkle::empty_root(),
+            inbox_watermarks: BoundedVec::new(),
+        };
+        let mempool = Mempool::new(MempoolConfig::new(
+            cfg.chain_id,
+            cfg.shard,
+            cfg.shard_map,
+            cfg.block_gas_limit,
+        ));
+        let app = Self {
+            cfg,
+            store,
+            mempool,
+            speculative: BTreeMap::new(),
+            built: BTreeMap::new(),
+            head: meta,
+            fatal: None,
+        };
+        Ok((app, genesis))
+    }
+
+    /// Records the consensus genesis block's hash as the committed head (height 0).
+    pub fn set_genesis_hash(&mut self, hash: BlockHash) {
+        if self.head.height == 0 {
+            self.head.block_hash = key(&hash);
+        }
+    }
+
+    /// Set once the store failed: the validator must stop.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// The committed state.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Metadata of the last committed block.
+    pub fn head(&self) -> &StoreMeta {
+        &self.head
+    }
+
+    /// The base fee the next block will have.
+    pub fn next_base_fee(&self) -> u64 {
+        if self.head.height == 0 {
+            return self.cfg.initial_base_fee;
+        }
+        next_base_fee(
+            self.head.base_fee,
+            self.head.gas_used,
+            self.cfg.block_gas_limit,
+            self.cfg.min_base_fee,
+        )
+    }
+
+    /// Admits a signed transaction to the mempool, against the committed state.
+    pub fn submit(&mut self, raw: Bytes) -> Result<AddOutcome, MempoolError> {
+        let base_fee = self.next_base_fee();
+        self.mempool.add(raw, &self.store, base_fee)
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Speculative change sets from the committed head up to `hash`, oldest first; `None`
+    /// if `hash` is not a known descendant of the head.
+    fn layers_to(&self, hash: B256) -> Option<(Vec<Arc<ChangeSet>>, u64, u64)> {
+        let mut layers = Vec::new();
+        let mut cur = hash;
+        let (mut base_fee, mut gas_used) = (self.head.base_fee, self.head.gas_used);
+        let mut first = true;
+        while cur != self.head.block_hash {
+            let s = self.speculative.get(&cur)?;
+            if first {
+                (base_fee, gas_used) = (s.base_fee, s.execution.gas_used);
+                first = false;
+            }
+            layers.push(Arc::new(s.execution.changes.clone()));
+            cur = s.parent;
+        }
+        layers.reverse();
+        Some((layers, base_fee, gas_used))
+    }
+
+    /// The base fee of a child of `parent`, if the parent's state is known.
+    fn child_base_fee(&self, parent: B256, parent_height: u64) -> Option<u64> {
+        let (_, base_fee, gas_used) = self.layers_to(parent)?;
+        Some(if parent_height == 0 {
+            self.cfg.initial_base_fee
+        } else {
+            next_base_fee(
+                base_fee,
+                gas_used,
+                self.cfg.block_gas_limit,
+                self.cfg.min_base_fee,
+            )
+        })
+    }
+
+    fn env(
+        &self,
+        height: u64,
+        timestamp_ms: u64,
+        proposer: ValidatorIndex,
+        parent: B256,
+        base_fee: u64,
+    ) -> ExecEnv {
+        ExecEnv {
+            fork: self.cfg.fork,
+            chain_id: self.cfg.chain_id,
+            number: height,
+            timestamp: timestamp_ms / 1000,
+            beneficiary: self
+                .cfg
+                .fee_recipients
+                .get(proposer.as_usize())
+                .copied()
+                .unwrap_or(Address::ZERO),
+            gas_limit: self.cfg.block_gas_limit,
+            base_fee,
+            // Not random: the parent's hash, which every validator knows (documented in X-2).
+            prevrandao: parent,
+            difficulty: U256::ZERO,
+            excess_blob_gas: 0,
+        }
+    }
+
+    fn commitment(execution: &Execution) -> ExecutionCommitment {
+        ExecutionCommitment {
+            state_root: Hash32(execution.state_root.0),
+            outbox_root: merkle::empty_root(),
+            inbox_watermarks: BoundedVec::new(),
+        }
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        if self.fatal.is_none() {
+            self.fatal = Some(e.to_string());
+        }
+    }
+
+    fn try_build(
+        &mut self,
+        req: &PayloadRequest,
+    ) -> Result<(Payload, ExecutionCommitment), StoreError> {
+        let parent = key(&req.parent.hash());
+        let empty = (Payload::default(), ExecutionCommitment::default());
+        let Some((layers, _, _)) = self.layers_to(parent) else {
+            return Ok(empty);
+        };
+        let Some(base_fee) = self.child_base_fee(parent, req.parent.header.height.0) else {
+            return Ok(empty);
+        };
+        let view = Layered::new(&self.store, layers);
+        let picked = self.mempool.select(
+            &view,
+            base_fee,
+            self.cfg.block_gas_limit,
+            self.cfg.max_block_txs,
+        )?;
+        let txs: Vec<RecoveredTx> = picked.iter().map(|p| p.tx().clone()).collect();
+        let env = self.env(
+            req.height.0,
+            req.timestamp_ms,
+            req.proposer,
+            parent,
+            base_fee,
+        );
+        let execution =
+            execute(&view, &env, &NoHashes, &txs).map_err(|e| StoreError::Io(e.to_string()))?;
+        // Invalid transactions change nothing, so dropping them leaves the same execution.
+        let mut payload = Payload::default();
+        let mut kept = Vec::new();
+        for (p, r) in picked.iter().zip(&execution.txs) {
+            if r.executed()
+                && let Ok(raw) = RawTransaction::try_from_vec(p.raw().to_vec())
+                && payload.transactions.try_push(raw).is_ok()
+            {
+                kept.push(r.clone());
+            }
+        }
+        let execution = Execution {
+            txs: kept,
+            ..execution
+        };
+        let commitment = Self::commitment(&execution);
+        self.built
+            .insert((parent, payload.root()), Arc::new(execution));
+        Ok((payload, commitment))
+    }
+
+    fn try_verify(&mut self, block: &Block) -> Result<bool, StoreError> {
+        let hash = key(&block.hash());
+        if self.speculative.contains_key(&hash) {
+            return Ok(true);
+        }
+        let parent = key(&block.header.parent);
+        let h = &block.header;
+        let execution = match self.built.remove(&(parent, block.payload.root())) {
+            Some(e) => e,
+            None => {
+                let Some((layers, _, _)) = self.layers_to(parent) else {
+                    return Ok(false);
+                };
+                let Some(base_fee) = self.child_base_fee(parent, h.height.0.saturating_sub(1))
+                else {
+                    return Ok(false);
+                };
+                let mut txs = Vec::with_capacity(block.payload.transactions.len());
+                for raw in &block.payload.transactions {
+                    let Ok(tx) = RecoveredTx::decode(raw) else {
+                        return Ok(false);
+                    };
+                    if tx.check_chain(self.cfg.chain_id).is_err()
+                        || self.cfg.shard_map.home(&tx.sender) != self.cfg.shard
+                    {
+                        return Ok(false);
+                    }
+                    txs.push(tx);
+                }
+                let view = Layered::new(&self.store, layers);
+                let env = self.env(h.height.0, h.timestamp_ms, h.proposer, parent, base_fee);
+                let e = execute(&view, &env, &NoHashes, &txs)
+                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                if e.txs.iter().any(|t| !t.executed()) {
+                    return Ok(false); // a proposed block may not carry invalid transactions.
+                }
+                Arc::new(e)
+            }
+        };
+        if Self::commitment(&execution) != h.execution || !block.payload.segments.is_empty() {
+            return Ok(false);
+        }
+        let base_fee = self
+            .child_base_fee(parent, h.height.0.saturating_sub(1))
+            .unwrap_or(self.cfg.initial_base_fee);
+        self.speculative.insert(
+            hash,
+            Speculative {
+                parent,
+                height: h.height.0,
+                execution,
+                base_fee,
+            },
+        );
+        Ok(true)
+    }
+
+    fn try_commit(&mut self, committed: &CommittedBlock) -> Result<(), StoreError> {
+        let block = &committed.block;
+        let hash = key(&block.hash());
+        if !self.speculative.contains_key(&hash) && !self.try_verify(block)? {
+            return Err(StoreError::Corrupt(format!(
+                "committed block {hash} at height {} does not execute to its header's commitment",
+                block.header.height.0
+            )));
+        }
+        let Some(spec) = self.speculative.remove(&hash) else {
+            return Err(StoreError::Corrupt("verified block vanished".into()));
+        };
+        let meta = StoreMeta {
+            height: block.header.height.0,
+            state_root: spec.execution.state_root,
+            block_hash: hash,
+            base_fee: spec.base_fee,
+            gas_used: spec.execution.gas_used,
+        };
+        let mut changes = spec.execution.changes.clone();
+        changes.meta = Some(meta.clone());
+        self.store.apply(&changes)?;
+        self.store.flush()?;
+        self.head = meta;
+        let height = self.head.height;
+        self.speculative.retain(|_, s| s.height > height);
+        self.built.clear();
+        self.mempool.remove_committed(&self.store)?;
+        Ok(())
+    }
+}
+
+/// `BLOCKHASH` is not served yet: it returns zero (X-2; recorded as a known gap).
+struct NoHashes;
+
+impl BlockHashes for NoHashes {
+    fn block_hash(&self, _number: u64) -> B256 {
+        B256::ZERO
+    }
+}
+
+impl<S: StateStore> Application for ShardApp<S> {
+    fn build(&mut self, request: &PayloadRequest) -> (Payload, ExecutionCommitment) {
+        if self.fatal.is_some() {
+            return (Payload::default(), ExecutionCommitment::default());
+        }
+        match self.try_build(request) {
+            Ok(out) => out,
+            Err(e) => {
+                self.fail(e);
+                (Payload::default(), ExecutionCommitment::default())
+            }
+        }
+    }
+
+    fn verify(&mut self, block: &Block) -> bool {
+        if self.fatal.is_some() {
+            return false;
+        }
+        self.try_verify(block).unwrap_or_else(|e| {
+            self.fail(e);
+            false
+        })
+    }
+
+    fn commit(&mut self, committed: &CommittedBlock) {
+        if self.fatal.is_some() {
+            return;
+        }
+        if let Err(e) = self.try_commit(committed) {
+            self.fail(e);
+        }
+    }
+}
+
+impl<S: StateStore> StateView for ShardApp<S> {
+    fn account(&self, hashed: &B256) -> Result<Option<AccountRecord>, StoreError> {
+        self.store.account(hashed)
+    }
+    fn storage(&self, a: &B256, s: &B256) -> Result<U256, StoreError> {
+        self.store.storage(a, s)
+    }
+    fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StoreError> {
+        self.store.code(code_hash)
+    }
+    fn accounts(&self) -> Result<Vec<(B256, AccountRecord)>, StoreError> {
+        self.store.accounts()
+    }
+    fn account_storage(&self, a: &B256) -> Result<Vec<(B256, U256)>, StoreError> {
+        self.store.account_storage(a)
+    }
+    fn meta(&self) -> Result<StoreMeta, StoreError> {
+        self.store.meta()
+    }
+}
