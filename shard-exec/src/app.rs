@@ -46,6 +46,8 @@ pub struct ShardConfig {
     pub max_block_txs: usize,
     /// Fee recipient of each validator of this shard, by committee index (zero if absent).
     pub fee_recipients: Vec<Address>,
+    /// Threads used to recover the senders of a block being verified.
+    pub recovery_workers: usize,
 }
 
 impl ShardConfig {
@@ -61,6 +63,7 @@ impl ShardConfig {
             min_base_fee: 7,
             max_block_txs: 10_000,
             fee_recipients: Vec::new(),
+            recovery_workers: 2,
         }
     }
 }
@@ -355,9 +358,10 @@ impl<S: StateStore> ShardApp<S> {
                 else {
                     return Ok(false);
                 };
-                let mut txs = Vec::with_capacity(block.payload.transactions.len());
-                for raw in &block.payload.transactions {
-                    let Ok(tx) = RecoveredTx::decode(raw) else {
+                let raws: Vec<&[u8]> = block.payload.transactions.iter().map(|t| &t[..]).collect();
+                let mut txs = Vec::with_capacity(raws.len());
+                for tx in crate::tx::recover_all(&raws, self.cfg.recovery_workers) {
+                    let Ok(tx) = tx else {
                         return Ok(false);
                     };
                     if tx.check_chain(self.cfg.chain_id).is_err()
