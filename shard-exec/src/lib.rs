@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod evm;
+pub mod lanes;
 pub mod layered;
 pub mod mempool;
 pub mod state_root;
