@@ -7,9 +7,14 @@
 
 use std::fmt;
 
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha512};
 
 use crate::codec::canonical_bytes;
 use crate::serde_bytes::{deserialize_fixed, serialize_fixed};
@@ -100,9 +105,8 @@ impl SecretKey {
 
     /// The public half.
     pub fn public_key(&self) -> PublicKey {
-        // Both derive the public key from the seed as RFC 8032 says, infallibly.
-        let zip215 = ed25519_consensus::SigningKey::from(self.0.to_bytes()).verification_key();
-        PublicKey(self.0.verifying_key(), zip215)
+        let key = self.0.verifying_key();
+        PublicKey(key, key.to_edwards())
     }
 
     /// Signs `body` as a statement of kind `domain` in `ctx`.
@@ -135,11 +139,12 @@ impl fmt::Debug for SecretKey {
 
 /// An ed25519 public key, checked on decode to be a valid point of large order.
 ///
-/// Signatures are verified under ZIP-215 rules (`ed25519-consensus`, W-2.6): the single and
-/// the batch check accept exactly the same signatures, so whether a certificate is valid never
-/// depends on how it is checked. The dalek form is kept for signing and TLS identities.
+/// Signatures are verified with the cofactored equation (W-2.6), for which the single and the
+/// batch check accept exactly the same signatures: whether a certificate is valid never
+/// depends on how it is checked. The decompressed point is kept so that batches need not
+/// decompress keys again.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey, ed25519_consensus::VerificationKey);
+pub struct PublicKey(VerifyingKey, EdwardsPoint);
 
 impl PublicKey {
     /// Parses and checks 32 bytes.
@@ -148,9 +153,7 @@ impl PublicKey {
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        let zip215 = ed25519_consensus::VerificationKey::try_from(*bytes)
-            .map_err(|_| KeyError::InvalidKey)?;
-        Ok(Self(key, zip215))
+        Ok(Self(key, key.to_edwards()))
     }
 
     /// The 32 bytes.
@@ -163,7 +166,7 @@ impl PublicKey {
         &self.0
     }
 
-    /// Checks one signature (ZIP-215; W-2.6).
+    /// Checks one signature (cofactored; W-2.6).
     pub fn verify<T: Serialize + ?Sized>(
         &self,
         domain: Domain,
@@ -176,10 +179,14 @@ impl PublicKey {
 
     /// Checks one signature over an already built preimage.
     pub fn verify_preimage(&self, preimage: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        let sig = ed25519_consensus::Signature::from(signature.0.to_bytes());
-        self.1
-            .verify(&sig, preimage)
-            .map_err(|_| KeyError::BadSignature)
+        let p = parse(self, preimage, signature).ok_or(KeyError::BadSignature)?;
+        // [8]([s]B − [k]A − R) = 0
+        let sb_minus_ka = EdwardsPoint::vartime_double_scalar_mul_basepoint(&p.k, &(-self.1), &p.s);
+        if (sb_minus_ka - p.r).mul_by_cofactor().is_identity() {
+            Ok(())
+        } else {
+            Err(KeyError::BadSignature)
+        }
     }
 }
 
@@ -266,11 +273,38 @@ impl<'de> Deserialize<'de> for Signature {
     }
 }
 
-/// Verifies many signatures at once (ZIP-215 batch verification, which accepts exactly what
-/// [`PublicKey::verify_preimage`] accepts one by one). The batch's random coefficients come
-/// from a ChaCha20 stream keyed by blake3 of every input, so the check is deterministic yet
-/// unpredictable to whoever chose the signatures. On failure, checks them one by one and
-/// returns the position of the first bad one.
+/// A signature split into what both equations use.
+struct Parsed {
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+/// Decodes `R` and a canonical `s`, and computes `k = H(R ‖ A ‖ M)` (RFC 8032).
+fn parse(key: &PublicKey, message: &[u8], signature: &Signature) -> Option<Parsed> {
+    let bytes = signature.0.to_bytes();
+    let (r_bytes, s_bytes) = bytes.split_at(32);
+    let r_bytes: [u8; 32] = r_bytes.try_into().ok()?;
+    let s_bytes: [u8; 32] = s_bytes.try_into().ok()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let mut h = Sha512::new();
+    h.update(r_bytes);
+    h.update(key.0.as_bytes());
+    h.update(message);
+    Some(Parsed {
+        r,
+        s,
+        k: Scalar::from_hash(h),
+    })
+}
+
+/// Verifies many signatures at once with the cofactored batch equation
+/// `[8](−(Σ zᵢsᵢ)B + Σ zᵢRᵢ + Σ (zᵢkᵢ)Aᵢ) = 0`, which holds (but with negligible probability)
+/// iff every signature passes [`PublicKey::verify_preimage`] on its own (W-2.7). The 128-bit
+/// coefficients `zᵢ` come from a ChaCha20 stream keyed by blake3 of every input: deterministic,
+/// yet fixed only after the signatures are. On failure, checks them one by one and returns the
+/// position of the first bad one.
 pub fn verify_batch(
     preimages: &[Vec<u8>],
     signatures: &[Signature],
@@ -278,19 +312,34 @@ pub fn verify_batch(
 ) -> Result<(), usize> {
     debug_assert!(preimages.len() == signatures.len() && signatures.len() == keys.len());
     let mut transcript = blake3::Hasher::new_derive_key("shardnet/v1/batch-verify");
-    let mut batch = ed25519_consensus::batch::Verifier::new();
-    for ((m, s), k) in preimages.iter().zip(signatures).zip(keys) {
-        let sig = ed25519_consensus::Signature::from(s.0.to_bytes());
+    let mut parsed = Vec::with_capacity(signatures.len());
+    for (i, ((m, s), k)) in preimages.iter().zip(signatures).zip(keys).enumerate() {
         transcript.update(&(m.len() as u64).to_le_bytes());
         transcript.update(m);
         transcript.update(&s.0.to_bytes());
         transcript.update(k.0.as_bytes());
-        batch.queue((ed25519_consensus::VerificationKeyBytes::from(k.1), sig, m));
+        parsed.push(parse(k, m, s).ok_or(i)?);
     }
     let seed = *transcript.finalize().as_bytes();
-    if batch
-        .verify(<rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed))
-        .is_ok()
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
+    let zs: Vec<Scalar> = parsed
+        .iter()
+        .map(|_| {
+            let mut z = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut z);
+            Scalar::from(u128::from_le_bytes(z))
+        })
+        .collect();
+    let b_coefficient = -parsed.iter().zip(&zs).map(|(p, z)| z * p.s).sum::<Scalar>();
+    let scalars = std::iter::once(b_coefficient)
+        .chain(zs.iter().copied())
+        .chain(parsed.iter().zip(&zs).map(|(p, z)| z * p.k));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(parsed.iter().map(|p| p.r))
+        .chain(keys.iter().map(|k| k.1));
+    if EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
     {
         return Ok(());
     }
@@ -299,6 +348,6 @@ pub fn verify_batch(
             return Err(i);
         }
     }
-    // Unreachable with ZIP-215 (batch and single checks agree); reject rather than accept.
+    // The batch failed yet every signature passes alone: probability ~2^-128; reject.
     Err(0)
 }
