@@ -72,7 +72,13 @@ impl<S: StateStore> StateView for FaultyStore<S> {
         self.visible.storage(a, s)
     }
     fn code(&self, code_hash: &B256) -> Result<Option<Bytes>, StoreError> {
-        self.visible.code(code_hash)
+        // The snapshot copies only code that an account references; code is content-addressed
+        // and never deleted, so flushed code no account references any more is read from the
+        // durable store (tests/store_contract.rs `faulty_crash_keeps_flushed_code_...`).
+        match self.visible.code(code_hash)? {
+            Some(code) => Ok(Some(code)),
+            None => self.durable.code(code_hash),
+        }
     }
     fn accounts(&self) -> Result<Vec<(B256, AccountRecord)>, StoreError> {
         self.visible.accounts()

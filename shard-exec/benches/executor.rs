@@ -1,0 +1,608 @@
+//! Executor throughput: `cargo bench -p shardnet-exec --bench executor`.
+//!
+//! One run measures, for each workload (blocks of ETH transfers and ERC-20 transfers from
+//! distinct senders), in the same process and on the same transactions:
+//!
+//! - **recovery alone**: `RecoveredTx::decode` (EIP-2718 decode + secp256k1 sender recovery)
+//!   over the raw transactions, on one thread (as the pipeline below does it), and
+//!   `tx::recover_all` over all cores (as block verification does it);
+//! - **raw revm**: revm's `transact_commit` per transaction on a pre-funded in-memory
+//!   `CacheDB<EmptyDB>` (no recovery, no state root, no persistence);
+//! - **execute on MemoryStore**: `evm::execute` (revm + change set + storage roots + MPT
+//!   state root) on the in-memory store, to separate store reads from the rest;
+//! - **whole pipeline**: recover + `evm::execute` on a `SledStore` + apply the change set +
+//!   flush (fsync), each part timed;
+//! - **roots alone**: the account-trie root exactly as `execute` computes it last
+//!   (`state_root` over the store with the change set layered on) and the storage roots of the
+//!   accounts whose storage changed, each redone and timed on its own (outside the pipeline's
+//!   time) so the breakdown can split `execute` into "EVM + store reads + change set",
+//!   "storage roots" and "state root" without instrumenting the library.
+//!
+//! Each engine runs a chain of consecutive blocks from the same senders (nonces 0, 1, ...):
+//! the first block after the genesis bulk load is reported apart as "cold", and the tables
+//! give medians over the following (steady-state) blocks. It prints two Markdown tables.
+//! Without `--bench` (as `cargo test --benches` runs it) it runs a tiny smoke configuration.
+//!
+//! The ERC-20 is `erc20/MiniToken.sol`, compiled to `erc20/MiniToken.bin-runtime` by
+//! `erc20/compile.sh`; holders are funded in genesis at the standard mapping slots.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_consensus::Transaction;
+use alloy_primitives::{Address, B256, Bytes, U256, hex, keccak256};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::database::{CacheDB, EmptyDB};
+use revm::primitives::hardfork::SpecId;
+use revm::state::{AccountInfo, Bytecode};
+use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
+use shardnet_exec::layered::Layered;
+use shardnet_exec::state_root::{state_root, storage_root};
+use shardnet_exec::store::{hash_address, hash_slot};
+use shardnet_exec::tx::recover_all;
+use shardnet_exec::{
+    AccountRecord, ChangeSet, MemoryStore, RecoveredTx, SledStore, StateStore, StateView, TxStatus,
+    execute,
+};
+use support::{BENEFICIARY, Wallet};
+
+/// Deployed bytecode of `erc20/MiniToken.sol` (solc 0.8.28, optimizer 200 runs).
+const MINI_TOKEN_RUNTIME: &str = include_str!("erc20/MiniToken.bin-runtime");
+/// Where the token lives in genesis.
+const TOKEN: Address = Address::repeat_byte(0x70);
+/// `transfer(address,uint256)`.
+const TRANSFER_SELECTOR: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+/// Gas limit of a token transfer transaction (it uses about a third).
+const TOKEN_TRANSFER_GAS: u64 = 100_000;
+/// Block gas limit: large enough for 10,000 token transfers in one block (30M would hold
+/// only ~1,400 ETH transfers; the point here is per-transaction cost, not Ethereum's limit).
+const BENCH_GAS_LIMIT: u64 = 2_000_000_000;
+/// Wei and tokens each holder starts with.
+const FUNDS: u128 = 1_000_000_000_000_000_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Eth,
+    Erc20,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Eth => "ETH transfer",
+            Self::Erc20 => "ERC-20 transfer",
+        }
+    }
+}
+
+/// The state every workload starts from, in both forms.
+struct Genesis {
+    changes: ChangeSet,
+    memory: MemoryStore,
+    revm: CacheDB<EmptyDB>,
+    accounts: usize,
+}
+
+/// Slot of `holder` in the token's `balanceOf` mapping (slot 0).
+fn balance_slot(holder: &Address) -> U256 {
+    let mut preimage = [0u8; 64];
+    preimage[12..32].copy_from_slice(holder.as_slice());
+    U256::from_be_bytes(keccak256(preimage).0)
+}
+
+/// Senders and recipients funded with ETH and tokens, the token contract, and `filler`
+/// extra accounts that no transaction touches (they only make the state bigger).
+fn genesis(holders: &[Address], filler: usize) -> Genesis {
+    let funds = U256::from(FUNDS);
+    let mut changes = support::genesis(holders.iter().copied(), funds);
+    let mut revm = CacheDB::new(EmptyDB::default());
+    for a in holders {
+        revm.insert_account_info(
+            *a,
+            AccountInfo {
+                balance: funds,
+                ..AccountInfo::default()
+            },
+        );
+    }
+    for i in 0..filler {
+        let a = Address::from_word(keccak256(format!("filler {i}")));
+        let balance = U256::from(i + 1);
+        changes
+            .accounts
+            .insert(hash_address(&a), Some(support::eoa(a, balance)));
+        revm.insert_account_info(
+            a,
+            AccountInfo {
+                balance,
+                ..AccountInfo::default()
+            },
+        );
+    }
+    let code =
+        Bytes::from(hex::decode(MINI_TOKEN_RUNTIME.trim()).expect("MiniToken.bin-runtime is hex"));
+    let code_hash = keccak256(&code);
+    let token = hash_address(&TOKEN);
+    let mut slots = Vec::with_capacity(holders.len());
+    for h in holders {
+        let slot = balance_slot(h);
+        changes.storage.insert((token, hash_slot(&slot)), funds);
+        revm.insert_account_storage(TOKEN, slot, funds)
+            .expect("in-memory insert");
+        slots.push((hash_slot(&slot), funds));
+    }
+    slots.sort();
+    changes.accounts.insert(
+        token,
+        Some(AccountRecord {
+            address: TOKEN,
+            nonce: 1,
+            balance: U256::ZERO,
+            code_hash,
+            storage_root: storage_root(&slots),
+        }),
+    );
+    changes.code.insert(code_hash, code.clone());
+    revm.insert_account_info(
+        TOKEN,
+        AccountInfo {
+            nonce: 1,
+            code_hash,
+            code: Some(Bytecode::new_raw(code)),
+            ..AccountInfo::default()
+        },
+    );
+    let mut memory = MemoryStore::new();
+    memory.apply(&changes).expect("memory apply");
+    let accounts = changes.accounts.len();
+    Genesis {
+        changes,
+        memory,
+        revm,
+        accounts,
+    }
+}
+
+/// Sender `i` pays recipient `i`: one transaction per distinct sender, all with `nonce`.
+fn sign_block(kind: Kind, senders: &[Wallet], recipients: &[Address], nonce: u64) -> Vec<Bytes> {
+    senders
+        .iter()
+        .zip(recipients)
+        .map(|(from, to)| match kind {
+            Kind::Eth => from.transfer(nonce, *to, U256::from(1_000_000_000u64)),
+            Kind::Erc20 => {
+                let mut input = Vec::with_capacity(68);
+                input.extend_from_slice(&TRANSFER_SELECTOR);
+                input.extend_from_slice(B256::left_padding_from(to.as_slice()).as_slice());
+                input.extend_from_slice(&U256::from(1u64).to_be_bytes::<32>());
+                from.call(nonce, TOKEN, U256::ZERO, input.into(), TOKEN_TRANSFER_GAS)
+            }
+        })
+        .collect()
+}
+
+/// The same mapping `evm::execute` uses (it is private there).
+fn tx_env(tx: &RecoveredTx) -> TxEnv {
+    let e = &tx.envelope;
+    TxEnv {
+        tx_type: e.tx_type() as u8,
+        caller: tx.sender,
+        gas_limit: e.gas_limit(),
+        gas_price: e.max_fee_per_gas(),
+        kind: e.kind(),
+        value: e.value(),
+        data: e.input().clone(),
+        nonce: e.nonce(),
+        chain_id: e.chain_id(),
+        access_list: e.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: e.max_priority_fee_per_gas(),
+        ..TxEnv::default()
+    }
+}
+
+/// Raw revm: `transact_commit` per transaction on `db` as block `number`; returns the gas
+/// used and the database (to run the next block on).
+fn raw_revm(db: CacheDB<EmptyDB>, number: u64, txs: Vec<TxEnv>) -> (u64, CacheDB<EmptyDB>) {
+    let env = support::env(number, BENCH_GAS_LIMIT);
+    let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+    cfg.chain_id = env.chain_id;
+    let block = BlockEnv {
+        number: U256::from(env.number),
+        beneficiary: env.beneficiary,
+        timestamp: U256::from(env.timestamp),
+        gas_limit: env.gas_limit,
+        basefee: env.base_fee,
+        difficulty: env.difficulty,
+        prevrandao: Some(env.prevrandao),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+            env.excess_blob_gas,
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+        )),
+        ..BlockEnv::default()
+    };
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet();
+    let mut gas = 0;
+    for tx in txs {
+        let result = evm.transact_commit(tx).expect("raw revm");
+        assert!(result.is_success(), "raw revm: {result:?}");
+        gas += result.tx_gas_used();
+    }
+    (gas, evm.ctx.journaled_state.database)
+}
+
+/// One block's timings.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    recovery_alone: Duration,
+    /// `tx::recover_all` over [`threads`] scoped threads.
+    recovery_parallel: Duration,
+    raw_revm: Duration,
+    execute_memory: Duration,
+    /// Whole pipeline and its parts.
+    recover: Duration,
+    execute: Duration,
+    apply: Duration,
+    flush: Duration,
+    /// The account-trie root as `execute` computes it, timed on its own.
+    root: Duration,
+    /// The storage roots of accounts whose storage changed, likewise (each rebuilt from all
+    /// of that account's slots).
+    storage_roots: Duration,
+}
+
+impl Sample {
+    fn whole(&self) -> Duration {
+        self.recover + self.execute + self.apply + self.flush
+    }
+}
+
+struct Workload {
+    kind: Kind,
+    txs: usize,
+    genesis: Arc<Genesis>,
+    /// Consecutive blocks (the same senders, nonces 0, 1, ...); the first is the cold one.
+    blocks: Vec<Vec<Bytes>>,
+}
+
+struct Outcome {
+    kind: Kind,
+    txs: usize,
+    accounts: usize,
+    gas: u64,
+    /// Measured (steady-state) blocks.
+    blocks: usize,
+    /// Per-part medians (the breakdown; they sum to about `whole_median`).
+    median: Sample,
+    /// Median, least and greatest of the whole pipeline's measured times.
+    whole_median: Duration,
+    whole_min: Duration,
+    whole_max: Duration,
+    /// The first block after the genesis bulk load.
+    cold: Sample,
+}
+
+/// Runs `w.blocks` in sequence on each engine: the first block after genesis is reported
+/// apart ("cold": sled's first scan consolidates the pages the genesis bulk load wrote); the
+/// median of the following blocks is the steady state of a node executing block after block.
+fn measure(w: &Workload) -> Outcome {
+    let hashes = |_: u64| B256::ZERO;
+    let mut samples = Vec::with_capacity(w.blocks.len());
+    let mut gas = 0;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut store = SledStore::open(dir.path()).expect("open sled");
+    store.apply(&w.genesis.changes).expect("genesis");
+    store.flush().expect("flush genesis");
+    let mut memory = w.genesis.memory.clone();
+    let mut revm_db = Some(w.genesis.revm.clone());
+
+    for (number, raw) in (1u64..).zip(&w.blocks) {
+        let env = support::env(number, BENCH_GAS_LIMIT);
+        let mut s = Sample::default();
+
+        let t = Instant::now();
+        let recovered: Vec<RecoveredTx> = raw
+            .iter()
+            .map(|r| RecoveredTx::decode(r).expect("recover"))
+            .collect();
+        s.recovery_alone = t.elapsed();
+
+        let t = Instant::now();
+        let parallel = recover_all(raw, threads());
+        s.recovery_parallel = t.elapsed();
+        assert!(parallel.iter().all(Result::is_ok));
+        drop(parallel);
+
+        let envs: Vec<TxEnv> = recovered.iter().map(tx_env).collect();
+        let db = revm_db.take().expect("revm database");
+        let t = Instant::now();
+        let (raw_gas, db) = raw_revm(db, number, envs);
+        s.raw_revm = t.elapsed();
+        revm_db = Some(db);
+
+        let t = Instant::now();
+        let on_memory = execute(&memory, &env, &hashes, &recovered).expect("execute");
+        s.execute_memory = t.elapsed();
+        memory.apply(&on_memory.changes).expect("memory apply");
+        drop(recovered);
+
+        // The whole pipeline on sled.
+        let t = Instant::now();
+        let txs: Vec<RecoveredTx> = raw
+            .iter()
+            .map(|r| RecoveredTx::decode(r).expect("recover"))
+            .collect();
+        let t_recovered = Instant::now();
+        let exec = execute(&store, &env, &hashes, &txs).expect("execute");
+        let t_executed = Instant::now();
+        // Not part of the pipeline: the root step of `execute`, redone and timed on its own.
+        let layered = Layered::new(&store, vec![Arc::new(exec.changes.clone())]);
+        let r = Instant::now();
+        let root = state_root(&layered).expect("root");
+        s.root = r.elapsed();
+        let r = Instant::now();
+        let touched: BTreeSet<B256> = exec.changes.storage.keys().map(|(a, _)| *a).collect();
+        for a in &touched {
+            let slots = layered.account_storage(a).expect("storage");
+            let expected = exec.changes.accounts[a].expect("account").storage_root;
+            assert_eq!(storage_root(&slots), expected);
+        }
+        s.storage_roots = r.elapsed();
+        drop(layered);
+        let t_apply = Instant::now();
+        store.apply(&exec.changes).expect("apply");
+        let t_applied = Instant::now();
+        store.flush().expect("flush");
+        let t_flushed = Instant::now();
+        s.recover = t_recovered - t;
+        s.execute = t_executed - t_recovered;
+        s.apply = t_applied - t_apply;
+        s.flush = t_flushed - t_applied;
+
+        // The three engines agree, and every transaction succeeded.
+        assert_eq!(root, exec.state_root);
+        assert_eq!(on_memory.state_root, exec.state_root);
+        assert_eq!(
+            raw_gas, exec.gas_used,
+            "raw revm and execute disagree on gas"
+        );
+        assert!(
+            exec.txs.iter().all(|r| r.status == TxStatus::Success),
+            "{:?}",
+            exec.txs.iter().find(|r| r.status != TxStatus::Success)
+        );
+        gas = exec.gas_used;
+        samples.push(s);
+    }
+    assert_eq!(
+        state_root(&store).expect("root"),
+        state_root(&memory).expect("root")
+    );
+    let cold = samples.remove(0);
+    let whole: Vec<Duration> = samples.iter().map(Sample::whole).collect();
+    let med = |f: fn(&Sample) -> Duration| median(samples.iter().map(f).collect());
+    Outcome {
+        kind: w.kind,
+        txs: w.txs,
+        accounts: w.genesis.accounts,
+        gas,
+        blocks: samples.len(),
+        median: Sample {
+            recovery_alone: med(|s| s.recovery_alone),
+            recovery_parallel: med(|s| s.recovery_parallel),
+            raw_revm: med(|s| s.raw_revm),
+            execute_memory: med(|s| s.execute_memory),
+            recover: med(|s| s.recover),
+            execute: med(|s| s.execute),
+            apply: med(|s| s.apply),
+            flush: med(|s| s.flush),
+            root: med(|s| s.root),
+            storage_roots: med(|s| s.storage_roots),
+        },
+        whole_median: median(whole.clone()),
+        whole_min: whole.iter().copied().min().unwrap_or_default(),
+        whole_max: whole.iter().copied().max().unwrap_or_default(),
+        cold,
+    }
+}
+
+/// Worker threads for parallel recovery: what the machine offers.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{n:.0}");
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn tps(txs: usize, d: Duration) -> f64 {
+    txs as f64 / d.as_secs_f64()
+}
+
+fn mgas(gas: u64, d: Duration) -> f64 {
+    gas as f64 / d.as_secs_f64() / 1e6
+}
+
+fn pct(part: Duration, whole: Duration) -> String {
+    format!("{:.0}%", 100.0 * part.as_secs_f64() / whole.as_secs_f64())
+}
+
+fn print_tables(outcomes: &[Outcome]) {
+    println!(
+        "\n| workload | txs | state accounts | gas / tx | stage | median time | tx/s | Mgas/s |"
+    );
+    println!("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+    let parallel_name = format!("recovery alone, `recover_all` × {} threads", threads());
+    for o in outcomes {
+        let m = &o.median;
+        let stages = [
+            ("recovery alone", m.recovery_alone),
+            (&parallel_name, m.recovery_parallel),
+            ("raw revm (CacheDB, no root)", m.raw_revm),
+            ("execute on MemoryStore", m.execute_memory),
+            ("**whole pipeline** (sled)", o.whole_median),
+        ];
+        for (name, d) in stages {
+            let name: &str = name;
+            // Gas per second means nothing for recovery, which does not execute.
+            let mgas = if name.starts_with("recovery") {
+                "—".to_string()
+            } else {
+                format!("{:.1}", mgas(o.gas, d))
+            };
+            println!(
+                "| {} | {} | {} | {} | {name} | {} | {} | {mgas} |",
+                o.kind.name(),
+                thousands(o.txs as f64),
+                thousands(o.accounts as f64),
+                thousands(o.gas as f64 / o.txs as f64),
+                ms(d),
+                thousands(tps(o.txs, d)),
+            );
+        }
+    }
+    println!(
+        "\n| workload | txs | state accounts | whole ÷ recovery tx/s (goal ≥ 0.70) \
+         | same, both with parallel recovery | raw revm ÷ whole tx/s | whole median (min–max) | recover \
+         | EVM + store reads + change set | storage roots | state root | apply | flush \
+         | cold first block |"
+    );
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: \
+         | ---: |"
+    );
+    for o in outcomes {
+        let m = &o.median;
+        // Percentages are of the sum of the parts' medians, so that they add up to 100.
+        let whole = m.whole();
+        let vs_recovery = m.recovery_alone.as_secs_f64() / o.whole_median.as_secs_f64();
+        // The pipeline's parts run one after another, so swapping its serial recovery for the
+        // parallel one changes only that part.
+        let whole_parallel = whole - m.recover + m.recovery_parallel;
+        let vs_parallel = m.recovery_parallel.as_secs_f64() / whole_parallel.as_secs_f64();
+        let raw_vs_whole = o.whole_median.as_secs_f64() / m.raw_revm.as_secs_f64();
+        let evm = m.execute.saturating_sub(m.root + m.storage_roots);
+        let part = |d: Duration| format!("{} ({})", ms(d), pct(d, whole));
+        println!(
+            "| {} | {} | {} | {:.2}× | {:.2}× | {:.1}× | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} |",
+            o.kind.name(),
+            thousands(o.txs as f64),
+            thousands(o.accounts as f64),
+            vs_recovery,
+            vs_parallel,
+            raw_vs_whole,
+            ms(o.whole_median),
+            ms(o.whole_min),
+            ms(o.whole_max),
+            part(m.recover),
+            part(evm),
+            part(m.storage_roots),
+            part(m.root),
+            part(m.apply),
+            part(m.flush),
+            ms(o.cold.whole()),
+        );
+    }
+    let blocks: Vec<String> = outcomes.iter().map(|o| o.blocks.to_string()).collect();
+    println!(
+        "\n(steady-state blocks per row, after the cold one: {})",
+        blocks.join(", ")
+    );
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    // (txs per block, kind, with 100,000 untouched extra accounts, blocks incl. the cold one)
+    let plan: &[(usize, Kind, bool, u64)] = if bench {
+        &[
+            (1_000, Kind::Eth, false, 8),
+            (10_000, Kind::Eth, false, 4),
+            (1_000, Kind::Erc20, false, 8),
+            (10_000, Kind::Erc20, false, 4),
+            (1_000, Kind::Eth, true, 6),
+        ]
+    } else {
+        &[(50, Kind::Eth, false, 2), (50, Kind::Erc20, false, 2)]
+    };
+    let max_txs = plan.iter().map(|p| p.0).max().unwrap_or(0);
+    let filler = if bench { 100_000 } else { 100 };
+
+    let setup = Instant::now();
+    let senders: Vec<Wallet> = (0..max_txs as u64).map(Wallet::new).collect();
+    let recipients: Vec<Address> = (0..max_txs)
+        .map(|i| Address::from_word(keccak256(format!("recipient {i}"))))
+        .collect();
+    let holders: Vec<Address> = senders
+        .iter()
+        .map(|w| w.address)
+        .chain(recipients.iter().copied())
+        .chain([BENEFICIARY])
+        .collect();
+    let base = Arc::new(genesis(&holders, 0));
+    let big = plan
+        .iter()
+        .any(|p| p.2)
+        .then(|| Arc::new(genesis(&holders, filler)));
+    eprintln!(
+        "setup: {} wallets, genesis of {} accounts in {:.1} s",
+        senders.len(),
+        base.accounts,
+        setup.elapsed().as_secs_f64()
+    );
+
+    let mut outcomes = Vec::new();
+    for &(txs, kind, bigger, blocks) in plan {
+        let genesis = match (&big, bigger) {
+            (Some(b), true) => Arc::clone(b),
+            _ => Arc::clone(&base),
+        };
+        let blocks = (0..blocks)
+            .map(|nonce| sign_block(kind, &senders[..txs], &recipients[..txs], nonce))
+            .collect();
+        let w = Workload {
+            kind,
+            txs,
+            genesis,
+            blocks,
+        };
+        let o = measure(&w);
+        eprintln!(
+            "{} × {} on {} accounts: whole {} (recovery alone {}, raw revm {}; cold {})",
+            thousands(txs as f64),
+            kind.name(),
+            thousands(o.accounts as f64),
+            ms(o.whole_median),
+            ms(o.median.recovery_alone),
+            ms(o.median.raw_revm),
+            ms(o.cold.whole()),
+        );
+        outcomes.push(o);
+    }
+    print_tables(&outcomes);
+}
