@@ -351,7 +351,9 @@ fn change_set<V: StateView + ?Sized>(
             && view.code(&acc.info.code_hash)?.is_none()
             && let Some(code) = cache.cache.contracts.get(&acc.info.code_hash)
         {
-            changes.code.insert(acc.info.code_hash, code.original_bytes());
+            changes
+                .code
+                .insert(acc.info.code_hash, code.original_bytes());
         }
         pending.push((hashed, *address, acc.info.clone()));
     }

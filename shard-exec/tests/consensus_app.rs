@@ -115,7 +115,7 @@ fn four_validators_execute_transfers_identically() {
             let me = ValidatorIndex(i as u16);
             let mut outs = Vec::new();
             drive(&mut node.core, &mut node.app, &mut node.safety, now, |o| {
-                outs.push(o)
+                outs.push(o);
             })
             .unwrap();
             for o in outs {

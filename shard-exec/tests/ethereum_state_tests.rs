@@ -14,9 +14,17 @@ fn fixtures() -> PathBuf {
 #[test]
 fn all_general_state_tests_pass() {
     let dir = fixtures();
-    assert!(dir.is_dir(), "fixtures missing at {}: see ../shared/ethereum-tests/README.md", dir.display());
+    assert!(
+        dir.is_dir(),
+        "fixtures missing at {}: see ../shared/ethereum-tests/README.md",
+        dir.display()
+    );
     let files = fixture_files(&dir).unwrap();
-    assert!(files.len() > 2000, "expected the full fixture set, found {} files", files.len());
+    assert!(
+        files.len() > 2000,
+        "expected the full fixture set, found {} files",
+        files.len()
+    );
     // Two workers, one per core; the split is by index so it is deterministic.
     let summaries: Vec<Summary> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
@@ -36,11 +44,22 @@ fn all_general_state_tests_pass() {
     let passed: u64 = summaries.iter().map(|s| s.passed).sum();
     let skipped: u64 = summaries.iter().map(|s| s.skipped).sum();
     let failures: Vec<_> = summaries.iter().flat_map(|s| s.failures.iter()).collect();
-    let report: Vec<String> =
-        failures.iter().take(50).map(|f| format!("{} {}: {}", f.file.display(), f.case, f.reason)).collect();
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), report.join("\n"));
+    let report: Vec<String> = failures
+        .iter()
+        .take(50)
+        .map(|f| format!("{} {}: {}", f.file.display(), f.case, f.reason))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        report.join("\n")
+    );
     assert!(passed > 19_000, "only {passed} cases ran");
-    assert!(skipped <= 20, "{skipped} skipped: only the EIP-7610 cases may be");
+    assert!(
+        skipped <= 20,
+        "{skipped} skipped: only the EIP-7610 cases may be"
+    );
 }
 
 /// The oracle must be able to fail: a wrong expected root is reported.
@@ -57,5 +76,9 @@ fn a_wrong_expected_root_fails() {
     let mut s = Summary::default();
     run_file(&path, &mut s).unwrap();
     assert_eq!(s.failures.len(), 1, "tampered case must fail");
-    assert!(s.failures[0].reason.contains("state root"), "{}", s.failures[0].reason);
+    assert!(
+        s.failures[0].reason.contains("state root"),
+        "{}",
+        s.failures[0].reason
+    );
 }

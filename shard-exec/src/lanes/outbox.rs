@@ -56,7 +56,7 @@ impl Outbox {
                 }
             })
             .collect();
-        messages.sort_by(|a, b| (a.lane, a.sequence).cmp(&(b.lane, b.sequence)));
+        messages.sort_by_key(|m| (m.lane, m.sequence));
         Self { messages }
     }
 
