@@ -17,12 +17,14 @@ use shardnet_protocol::{
     ShardMap, ValidatorIndex, merkle,
 };
 
-use crate::evm::{BlockHashes, ExecEnv, Execution, Fork, execute};
+use crate::evm::{BlockHashes, ExecEnv, Execution, Fork, execute_on};
 use crate::layered::Layered;
 use crate::mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError};
+use crate::state_root::account_trie;
 use crate::store::{
     AccountRecord, ChangeSet, StateStore, StateView, StoreError, StoreMeta, hash_address,
 };
+use crate::trie::Trie;
 use crate::tx::RecoveredTx;
 
 /// A shard's execution parameters, from the genesis.
@@ -87,6 +89,8 @@ struct Speculative {
     parent: B256,
     height: u64,
     execution: Arc<Execution>,
+    /// The account trie after the block (shares unchanged subtrees with its parent's).
+    trie: Trie,
     base_fee: u64,
 }
 
@@ -98,7 +102,9 @@ pub struct ShardApp<S> {
     mempool: Mempool,
     speculative: BTreeMap<B256, Speculative>,
     /// Executions of our own proposals, by (parent, payload root), reused when we verify them.
-    built: BTreeMap<(B256, Hash32), Arc<Execution>>,
+    built: BTreeMap<(B256, Hash32), (Arc<Execution>, Trie)>,
+    /// The committed head's account trie.
+    trie: Trie,
     head: StoreMeta,
     fatal: Option<String>,
 }
@@ -156,12 +162,14 @@ impl<S: StateStore> ShardApp<S> {
             cfg.shard_map,
             cfg.block_gas_limit,
         ));
+        let trie = account_trie(&store)?;
         let app = Self {
             cfg,
             store,
             mempool,
             speculative: BTreeMap::new(),
             built: BTreeMap::new(),
+            trie,
             head: meta,
             fatal: None,
         };
@@ -232,6 +240,14 @@ impl<S: StateStore> ShardApp<S> {
         }
         layers.reverse();
         Some((layers, base_fee, gas_used))
+    }
+
+    /// The account trie after block `hash` (committed head or speculative).
+    fn trie_of(&self, hash: B256) -> Option<Trie> {
+        if hash == self.head.block_hash {
+            return Some(self.trie.clone());
+        }
+        self.speculative.get(&hash).map(|s| s.trie.clone())
     }
 
     /// The base fee of a child of `parent`, if the parent's state is known.
@@ -318,8 +334,11 @@ impl<S: StateStore> ShardApp<S> {
             parent,
             base_fee,
         );
-        let execution =
-            execute(&view, &env, &NoHashes, &txs).map_err(|e| StoreError::Io(e.to_string()))?;
+        let Some(base) = self.trie_of(parent) else {
+            return Ok(empty);
+        };
+        let (execution, trie) = execute_on(&view, &base, &env, &NoHashes, &txs)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
         // Invalid transactions change nothing, so dropping them leaves the same execution.
         let mut payload = Payload::default();
         let mut kept = Vec::new();
@@ -337,7 +356,7 @@ impl<S: StateStore> ShardApp<S> {
         };
         let commitment = Self::commitment(&execution);
         self.built
-            .insert((parent, payload.root()), Arc::new(execution));
+            .insert((parent, payload.root()), (Arc::new(execution), trie));
         Ok((payload, commitment))
     }
 
@@ -348,8 +367,8 @@ impl<S: StateStore> ShardApp<S> {
         }
         let parent = key(&block.header.parent);
         let h = &block.header;
-        let execution = match self.built.remove(&(parent, block.payload.root())) {
-            Some(e) => e,
+        let (execution, trie) = match self.built.remove(&(parent, block.payload.root())) {
+            Some(built) => built,
             None => {
                 let Some((layers, _, _)) = self.layers_to(parent) else {
                     return Ok(false);
@@ -373,12 +392,15 @@ impl<S: StateStore> ShardApp<S> {
                 }
                 let view = Layered::new(&self.store, layers);
                 let env = self.env(h.height.0, h.timestamp_ms, h.proposer, parent, base_fee);
-                let e = execute(&view, &env, &NoHashes, &txs)
+                let Some(base) = self.trie_of(parent) else {
+                    return Ok(false);
+                };
+                let (e, trie) = execute_on(&view, &base, &env, &NoHashes, &txs)
                     .map_err(|e| StoreError::Io(e.to_string()))?;
                 if e.txs.iter().any(|t| !t.executed()) {
                     return Ok(false); // a proposed block may not carry invalid transactions.
                 }
-                Arc::new(e)
+                (Arc::new(e), trie)
             }
         };
         if Self::commitment(&execution) != h.execution || !block.payload.segments.is_empty() {
@@ -393,6 +415,7 @@ impl<S: StateStore> ShardApp<S> {
                 parent,
                 height: h.height.0,
                 execution,
+                trie,
                 base_fee,
             },
         );
@@ -423,6 +446,7 @@ impl<S: StateStore> ShardApp<S> {
         self.store.apply(&changes)?;
         self.store.flush()?;
         self.head = meta;
+        self.trie = spec.trie;
         let height = self.head.height;
         self.speculative.retain(|_, s| s.height > height);
         self.built.clear();

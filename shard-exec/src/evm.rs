@@ -20,8 +20,9 @@ use revm::state::{AccountInfo, Bytecode};
 use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
 
 use crate::layered::Layered;
-use crate::state_root::{state_root, storage_root};
+use crate::state_root::{account_rlp, account_trie, storage_root};
 use crate::store::{AccountRecord, ChangeSet, StateView, StoreError, hash_address, hash_slot};
+use crate::trie::Trie;
 use crate::tx::RecoveredTx;
 
 impl DBErrorMarker for StoreError {}
@@ -211,14 +212,30 @@ fn tx_env(tx: &RecoveredTx, chain_id: u64) -> TxEnv {
     }
 }
 
-/// Executes `txs` in order on `view`. Invalid transactions are reported and skipped;
-/// the caller decides whether that invalidates a block (it does, for a proposed block).
+/// Executes `txs` in order on `view`, building `view`'s account trie from scratch to
+/// compute the post-state root. For a chain of blocks use [`execute_on`], which updates the
+/// previous block's trie instead.
 pub fn execute<V: StateView + ?Sized>(
     view: &V,
     env: &ExecEnv,
     hashes: &dyn BlockHashes,
     txs: &[RecoveredTx],
 ) -> Result<Execution, ExecError> {
+    let base = account_trie(view)?;
+    execute_on(view, &base, env, hashes, txs).map(|(execution, _)| execution)
+}
+
+/// Executes `txs` in order on `view`, whose account trie is `base`. Invalid transactions
+/// are reported and skipped; the caller decides whether that invalidates a block (it does,
+/// for a proposed block). Returns the execution and the post-state account trie, computed
+/// from the paths the block changed.
+pub fn execute_on<V: StateView + ?Sized>(
+    view: &V,
+    base: &Trie,
+    env: &ExecEnv,
+    hashes: &dyn BlockHashes,
+    txs: &[RecoveredTx],
+) -> Result<(Execution, Trie), ExecError> {
     let spec = env.fork.spec();
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
@@ -297,13 +314,21 @@ pub fn execute<V: StateView + ?Sized>(
     }
     let cache = evm.ctx.journaled_state.database;
     let changes = change_set(view, &cache, spec)?;
-    let state_root = state_root(&Layered::new(view, vec![Arc::new(changes.clone())]))?;
-    Ok(Execution {
+    let mut trie = base.clone();
+    for (hashed, account) in &changes.accounts {
+        match account {
+            Some(a) => trie.insert(hashed, account_rlp(a)),
+            None => trie.remove(hashed),
+        }
+    }
+    let state_root = trie.root();
+    let execution = Execution {
         txs: results,
         changes,
         state_root,
         gas_used: cumulative,
-    })
+    };
+    Ok((execution, trie))
 }
 
 /// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161) and

@@ -20,6 +20,7 @@ pub mod mempool;
 pub mod state_root;
 pub mod statetest;
 pub mod store;
+pub mod trie;
 pub mod tx;
 
 pub use app::{ShardApp, ShardConfig, next_base_fee};

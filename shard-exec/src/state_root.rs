@@ -32,7 +32,17 @@ pub fn account_rlp(a: &AccountRecord) -> Vec<u8> {
     })
 }
 
-/// Root of the account trie of `view`.
+/// The account trie of `view`, built from all its accounts (once, at startup; blocks then
+/// update it along their changed paths, X-4).
+pub fn account_trie(view: &(impl StateView + ?Sized)) -> Result<crate::trie::Trie, StoreError> {
+    let mut trie = crate::trie::Trie::new();
+    for (hashed, account) in view.accounts()? {
+        trie.insert(&hashed, account_rlp(&account));
+    }
+    Ok(trie)
+}
+
+/// Root of the account trie of `view`, from scratch.
 pub fn state_root(view: &impl StateView) -> Result<B256, StoreError> {
     let accounts = view.accounts()?;
     if accounts.is_empty() {

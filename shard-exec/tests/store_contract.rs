@@ -700,7 +700,7 @@ fn sled_reopened_after_flush_returns_identical_content() {
         store.flush().expect("flush");
         dump(&store, &probe)
     };
-    let reopened = SledStore::open(dir.path()).expect("reopen");
+    let reopened = reopen(dir.path());
     let seen = dump(&reopened, &probe);
     assert_eq!(seen, expected);
     assert_eq!(seen, dump(&model(&sets.iter().collect::<Vec<_>>()), &probe));
@@ -712,7 +712,7 @@ fn sled_reopened_after_flush_returns_identical_content() {
     reopened.apply(&more).expect("apply");
     reopened.flush().expect("flush");
     drop(reopened);
-    let again = SledStore::open(dir.path()).expect("reopen again");
+    let again = reopen(dir.path());
     assert_eq!(again.account(&key(1)).expect("account"), Some(account(1)));
 }
 
@@ -948,7 +948,7 @@ proptest! {
         s.store.flush().expect("flush");
         let dir = s._dir.take().expect("sled dir");
         drop(s);
-        let reopened = SledStore::open(dir.path()).expect("reopen");
+        let reopened = reopen(dir.path());
         prop_assert_eq!(dump(&reopened, &probe), dump(&m.store, &probe));
     }
 
@@ -990,4 +990,19 @@ proptest! {
             prop_assert_eq!(dump(&store, &probe), dump(&visible, &probe));
         }
     }
+}
+
+/// Reopens a sled store whose previous handle was just dropped. sled releases its file lock
+/// when its background flusher thread lets go of the last handle, a moment after `drop`:
+/// retry briefly rather than race it (a process restart never sees this).
+fn reopen(path: &std::path::Path) -> SledStore {
+    let mut last = None;
+    for _ in 0..200 {
+        match SledStore::open(path) {
+            Ok(store) => return store,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("reopen: {last:?}");
 }
