@@ -1,0 +1,608 @@
+//! The QUIC network: one quinn endpoint per validator (`specs/transport.md`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::{Endpoint, EndpointConfig, IdleTimeout, TransportConfig, VarInt};
+use shardnet_protocol::{Committees, PublicKey, SecretKey};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::access::Access;
+use crate::api::{BlockReason, Blocker, Inbound, Receiver, Responder, Sender};
+use crate::class::Class;
+use crate::config::Config;
+use crate::conn::{CODE_BLOCKED, CODE_REMOVED, CODE_SHUTDOWN, Permits, install, request_on};
+use crate::error::TransportError;
+use crate::framing::check_outgoing;
+use crate::identity::Identity;
+use crate::keys::{CidGenerator, ResetKey, initial_cid_provider, subseed};
+use crate::limits::{
+    CONNECTION_RECEIVE_WINDOW_BYTES, HANDSHAKE_TIMEOUT, MAX_BIDI_STREAMS, MAX_PENDING_HANDSHAKES,
+    MAX_UNI_STREAMS, SEND_WINDOW_BYTES, STREAM_RECEIVE_WINDOW_BYTES,
+};
+use crate::peer::{Peer, supervise};
+use crate::queue::Pushed;
+use crate::stats::{Counters, PeerStats, Stats};
+use crate::tls::{self, PeerVerifier, peer_key};
+
+/// Where each registered validator listens. Keys map to `None` for peers we accept
+/// connections from but cannot dial.
+pub type PeerBook = BTreeMap<PublicKey, Option<SocketAddr>>;
+
+/// The peer book of every validator in `committees`, from their registered
+/// `network_address` (`ip:port`; an address that does not parse gives `None`).
+pub fn peer_book(committees: &Committees) -> PeerBook {
+    committees
+        .iter()
+        .flat_map(|c| c.members())
+        .map(|m| (m.public_key, m.network_address.parse().ok()))
+        .collect()
+}
+
+/// The UDP socket an endpoint runs on.
+#[derive(Debug)]
+pub enum Socket {
+    /// An operating-system socket (production).
+    Udp(std::net::UdpSocket),
+    /// Any quinn socket, e.g. [`crate::sim::SimUdpSocket`] over turmoil.
+    Abstract(Arc<dyn quinn::AsyncUdpSocket>),
+}
+
+impl Socket {
+    /// Binds an operating-system UDP socket.
+    pub fn bind(addr: SocketAddr) -> Result<Self, TransportError> {
+        std::net::UdpSocket::bind(addr)
+            .map(Self::Udp)
+            .map_err(|e| TransportError::Setup(format!("bind {addr}: {e}")))
+    }
+}
+
+/// An inbound item with the inbox budget it holds. Kept small (the sender is an `Arc`, not
+/// a 200-byte parsed key) because it is moved several times per frame; the public
+/// [`Inbound`] is built when the application takes it.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    peer: Arc<Peer>,
+    class: Class,
+    frame: Bytes,
+    reply: Option<Responder>,
+    _permits: Permits,
+}
+
+impl Delivery {
+    pub(crate) fn message(peer: Arc<Peer>, class: Class, frame: Bytes, permits: Permits) -> Self {
+        Self {
+            peer,
+            class,
+            frame,
+            reply: None,
+            _permits: permits,
+        }
+    }
+
+    pub(crate) fn request(
+        peer: Arc<Peer>,
+        class: Class,
+        frame: Bytes,
+        reply: Responder,
+        permits: Permits,
+    ) -> Self {
+        Self {
+            peer,
+            class,
+            frame,
+            reply: Some(reply),
+            _permits: permits,
+        }
+    }
+
+    /// The public form; the inbox budget (T-5.2) is released here, as the application takes
+    /// the frame.
+    fn into_inbound(self) -> Inbound {
+        let (from, class, frame) = (self.peer.key, self.class, self.frame);
+        match self.reply {
+            None => Inbound::Message { from, class, frame },
+            Some(reply) => Inbound::Request {
+                from,
+                class,
+                frame,
+                reply,
+            },
+        }
+    }
+}
+
+/// State shared by the handles and every task of one network.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) me: PublicKey,
+    pub(crate) config: Config,
+    pub(crate) seed: [u8; 32],
+    pub(crate) endpoint: Endpoint,
+    pub(crate) client_config: quinn::ClientConfig,
+    pub(crate) access: Arc<Access>,
+    peers: Mutex<BTreeMap<PublicKey, Arc<Peer>>>,
+    inbox: [mpsc::UnboundedSender<Vec<Delivery>>; 3],
+    pub(crate) counters: Counters,
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// Mirrors `shutdown`, for the per-send check without a lock.
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn peers(&self) -> std::sync::MutexGuard<'_, BTreeMap<PublicKey, Arc<Peer>>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn peer(&self, key: &PublicKey) -> Option<Arc<Peer>> {
+        self.peers().get(key).cloned()
+    }
+
+    /// Hands an inbound item to the application. The inbox channel is unbounded, but what
+    /// each peer can have in it is bounded by its permits (T-5.2).
+    pub(crate) fn deliver(&self, delivery: Delivery) {
+        let class = delivery.class;
+        self.deliver_batch(class, vec![delivery]);
+    }
+
+    /// Hands frames of one class to the application, in order.
+    pub(crate) fn deliver_batch(&self, class: Class, batch: Vec<Delivery>) {
+        let bytes: usize = batch.iter().map(|d| d.frame.len()).sum();
+        Counters::add(&self.counters.frames_received, batch.len() as u64);
+        Counters::add(&self.counters.bytes_received, bytes as u64);
+        // A send fails only when the application dropped its inbox: nothing to do then.
+        let _ = self.inbox[class.index()].send(batch);
+    }
+
+    /// T-7.1: refuse the peer for `block_duration`, close its connection, drop its queue.
+    pub(crate) fn block_peer(&self, key: &PublicKey, reason: BlockReason) {
+        let until = Instant::now() + self.config.block_duration;
+        self.access.block(*key, until);
+        Counters::add(&self.counters.blocks, 1);
+        tracing::warn!(me = ?self.me, peer = ?key, %reason, "blocking peer");
+        if let Some(peer) = self.peer(key) {
+            peer.queues.clear();
+            if let Some(conn) = peer.connection() {
+                let text = reason.to_string();
+                conn.close(CODE_BLOCKED, text.as_bytes());
+            }
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        if !self.shutdown.send_replace(true) {
+            self.endpoint.close(CODE_SHUTDOWN, b"shutdown");
+        }
+    }
+}
+
+/// Stops the network when the last [`Network`] handle is dropped.
+#[derive(Debug)]
+struct Handle(Arc<Shared>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// A validator's QUIC network. Cheap to clone; the network stops when the last clone is
+/// dropped or [`Network::shutdown`] is called. Implements [`Sender`] and [`Blocker`].
+#[derive(Clone, Debug)]
+pub struct Network {
+    handle: Arc<Handle>,
+}
+
+/// The receiving half of a [`Network`]: implements [`Receiver`].
+#[derive(Debug)]
+pub struct Inbox {
+    rx: [mpsc::UnboundedReceiver<Vec<Delivery>>; 3],
+    /// Received batches not yet handed out, per class.
+    pending: [std::collections::VecDeque<Delivery>; 3],
+    stop: watch::Receiver<bool>,
+}
+
+pub(crate) fn transport_config(config: &Config) -> Result<TransportConfig, TransportError> {
+    let mut t = TransportConfig::default();
+    t.max_concurrent_uni_streams(VarInt::from_u32(MAX_UNI_STREAMS))
+        .max_concurrent_bidi_streams(VarInt::from_u32(MAX_BIDI_STREAMS))
+        .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW_BYTES))
+        .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW_BYTES))
+        .send_window(SEND_WINDOW_BYTES)
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_idle_timeout(Some(
+            IdleTimeout::try_from(config.idle_timeout)
+                .map_err(|e| TransportError::Setup(format!("idle timeout: {e}")))?,
+        ));
+    Ok(t)
+}
+
+/// The node's seed: the configured one mixed with the node's key (so nodes given the same
+/// seed still differ), or fresh operating-system randomness.
+fn node_seed(config: &Config, me: &PublicKey) -> Result<[u8; 32], TransportError> {
+    let base = match config.rng_seed {
+        Some(seed) => seed,
+        None => {
+            let mut seed = [0u8; 32];
+            tls::provider()
+                .secure_random
+                .fill(&mut seed)
+                .map_err(|_| TransportError::Setup("no OS randomness".into()))?;
+            seed
+        }
+    };
+    Ok(blake3::keyed_hash(&base, &me.to_bytes()).into())
+}
+
+impl Network {
+    /// Starts a network for the validator holding `secret`, admitting and dialing the peers
+    /// in `peers`, on `socket`. Must be called inside a tokio runtime (a turmoil host is
+    /// one). Returns the sending handle and the inbox.
+    pub fn start(
+        secret: &SecretKey,
+        peers: PeerBook,
+        socket: Socket,
+        config: Config,
+    ) -> Result<(Self, Inbox), TransportError> {
+        config.validate()?;
+        let me = secret.public_key();
+        let seed = node_seed(&config, &me)?;
+        let identity = Identity::new(secret)?;
+        let access = Arc::new(Access::new(me, peers.keys().copied()));
+        let verifier = Arc::new(PeerVerifier::new(access.clone()));
+        let transport = Arc::new(transport_config(&config)?);
+
+        let server_crypto = tls::server_config(&identity, verifier.clone())?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+        server.transport_config(transport.clone());
+        server.migration(false);
+        let client_crypto = tls::client_config(&identity, verifier)?;
+        let mut client_config = quinn::ClientConfig::new(Arc::new(client_crypto));
+        client_config.transport_config(transport);
+        client_config.initial_dst_cid_provider(initial_cid_provider(subseed(&seed, "initial cid")));
+
+        // T-6.4: reset and connection-id keys from the node key; RNG seeded.
+        let mut endpoint_config = EndpointConfig::new(Arc::new(ResetKey::derive(secret)));
+        let cids = CidGenerator::new(secret, subseed(&seed, "cid"));
+        endpoint_config.cid_generator(move || Box::new(cids.clone()));
+        endpoint_config.rng_seed(Some(subseed(&seed, "quinn")));
+
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let endpoint = match socket {
+            Socket::Udp(s) => Endpoint::new(endpoint_config, Some(server), s, runtime),
+            Socket::Abstract(s) => {
+                Endpoint::new_with_abstract_socket(endpoint_config, Some(server), s, runtime)
+            }
+        }
+        .map_err(|e| TransportError::Setup(format!("endpoint: {e}")))?;
+
+        let (c_tx, c_rx) = mpsc::unbounded_channel();
+        let (s_tx, s_rx) = mpsc::unbounded_channel();
+        let (l_tx, l_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            me,
+            config,
+            seed,
+            endpoint,
+            client_config,
+            access,
+            peers: Mutex::new(BTreeMap::new()),
+            inbox: [c_tx, s_tx, l_tx],
+            counters: Counters::default(),
+            shutdown: watch::Sender::new(false),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let inbox = Inbox {
+            rx: [c_rx, s_rx, l_rx],
+            pending: Default::default(),
+            stop: shared.shutdown.subscribe(),
+        };
+        let network = Self {
+            handle: Arc::new(Handle(shared.clone())),
+        };
+        network.set_peers(peers);
+        tokio::spawn(accept_loop(shared));
+        Ok((network, inbox))
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.0
+    }
+
+    /// Our validator key.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared().me
+    }
+
+    /// The address the endpoint is bound to.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.shared()
+            .endpoint
+            .local_addr()
+            .map_err(|e| TransportError::Setup(e.to_string()))
+    }
+
+    /// Replaces the registry (at an epoch change): new peers are dialed, departed peers are
+    /// disconnected and their queues dropped, addresses are updated.
+    pub fn set_peers(&self, book: PeerBook) {
+        let shared = self.shared();
+        shared.access.set_known(book.keys().copied());
+        let mut peers = shared.peers();
+        peers.retain(|key, peer| {
+            let keep = book.contains_key(key);
+            if !keep {
+                peer.removed.send_replace(true);
+                peer.queues.clear();
+                if let Some(conn) = peer.connection() {
+                    conn.close(CODE_REMOVED, b"removed");
+                }
+            }
+            keep
+        });
+        for (key, addr) in book {
+            if key == shared.me {
+                continue;
+            }
+            if let Some(peer) = peers.get(&key) {
+                peer.set_addr(addr);
+                continue;
+            }
+            let peer = Arc::new(Peer::new(key, addr, &shared.config));
+            peers.insert(key, peer.clone());
+            tokio::spawn(supervise(shared.clone(), peer));
+        }
+    }
+
+    fn registered(&self, key: &PublicKey) -> Result<Arc<Peer>, TransportError> {
+        let shared = self.shared();
+        if shared.is_stopped() {
+            return Err(TransportError::Shutdown);
+        }
+        let peer = shared
+            .peer(key)
+            .ok_or(TransportError::UnknownPeer(Box::new(*key)))?;
+        if shared.access.blocked_until(key).is_some() {
+            return Err(TransportError::Blocked(Box::new(*key)));
+        }
+        Ok(peer)
+    }
+
+    /// Like [`Sender::send`], but waits for room in the queue instead of applying the
+    /// class's full-queue policy: backpressure for producers that must not lose frames.
+    pub async fn send_wait(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        frame: Bytes,
+    ) -> Result<(), TransportError> {
+        check_outgoing(&frame, self.shared().config.max_frame_bytes)?;
+        let peer = self.registered(to)?;
+        // Fast path: room in the queue.
+        if let Pushed::Queued { .. } = peer.queues.push(class, frame.clone(), Instant::now(), true)
+        {
+            return Ok(());
+        }
+        let mut stop = self.shared().shutdown.subscribe();
+        loop {
+            let peer = self.registered(to)?;
+            let space = peer.queues.space(class).notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            match peer.queues.push(class, frame.clone(), Instant::now(), true) {
+                Pushed::Queued { .. } => return Ok(()),
+                Pushed::Full => {
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => return Err(TransportError::Shutdown),
+                        _ = &mut space => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a connection to `peer`; whether one is up.
+    pub async fn wait_connected(&self, peer: &PublicKey, timeout: Duration) -> bool {
+        let Some(peer) = self.shared().peer(peer) else {
+            return false;
+        };
+        let mut live = peer.live.subscribe();
+        tokio::time::timeout(
+            timeout,
+            live.wait_for(|l| l.as_ref().is_some_and(|l| l.conn.close_reason().is_none())),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Peers with a connection up, in key order.
+    pub fn connected_peers(&self) -> Vec<PublicKey> {
+        self.shared()
+            .peers()
+            .values()
+            .filter(|p| p.connection().is_some())
+            .map(|p| p.key)
+            .collect()
+    }
+
+    /// Lifts a block early.
+    pub fn unblock(&self, peer: &PublicKey) {
+        self.shared().access.unblock(peer);
+    }
+
+    /// Whether `peer` is blocked now.
+    pub fn is_blocked(&self, peer: &PublicKey) -> bool {
+        self.shared().access.blocked_until(peer).is_some()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.shared().counters.snapshot()
+    }
+
+    /// What is in flight with one peer.
+    pub fn peer_stats(&self, key: &PublicKey) -> Option<PeerStats> {
+        let shared = self.shared();
+        let peer = shared.peer(key)?;
+        let mut stats = PeerStats {
+            connected: peer.connection().is_some(),
+            initiator: peer.live.borrow().as_ref().map(|l| l.initiator),
+            inbox_frames: peer.inbox.used().0,
+            inbox_kib: peer.inbox.used().1,
+            ..PeerStats::default()
+        };
+        for class in Class::ALL {
+            let (frames, bytes) = peer.queues.depth(class);
+            stats.queued_frames[class.index()] = frames;
+            stats.queued_bytes[class.index()] = bytes;
+        }
+        Some(stats)
+    }
+
+    /// Closes every connection and the endpoint, and waits (at most a second) for the close
+    /// to reach the peers. Idempotent; later sends fail with [`TransportError::Shutdown`].
+    pub async fn shutdown(&self) {
+        let shared = self.shared();
+        shared.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(1), shared.endpoint.wait_idle()).await;
+    }
+}
+
+impl Sender for Network {
+    fn send(&self, to: &PublicKey, class: Class, frame: Bytes) -> Result<(), TransportError> {
+        let shared = self.shared();
+        check_outgoing(&frame, shared.config.max_frame_bytes)?;
+        let peer = self.registered(to)?;
+        match peer.queues.push(class, frame, Instant::now(), false) {
+            Pushed::Queued { dropped } => {
+                Counters::add(&shared.counters.dropped_oldest, dropped as u64);
+                Ok(())
+            }
+            Pushed::Full => {
+                Counters::add(&shared.counters.refused_full, 1);
+                Err(TransportError::QueueFull {
+                    peer: Box::new(*to),
+                    class,
+                })
+            }
+        }
+    }
+
+    fn broadcast(&self, class: Class, frame: Bytes) -> Result<usize, TransportError> {
+        let shared = self.shared();
+        check_outgoing(&frame, shared.config.max_frame_bytes)?;
+        let keys: Vec<PublicKey> = shared.peers().keys().copied().collect();
+        Ok(keys
+            .iter()
+            .filter(|k| self.send(k, class, frame.clone()).is_ok())
+            .count())
+    }
+
+    async fn request(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        frame: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        let shared = self.shared().clone();
+        check_outgoing(&frame, shared.config.max_frame_bytes)?;
+        let peer = self.registered(to)?;
+        let work = async {
+            let mut live = peer.live.subscribe();
+            let conn = live
+                .wait_for(|l| l.as_ref().is_some_and(|l| l.conn.close_reason().is_none()))
+                .await
+                .map_err(|_| TransportError::Shutdown)?
+                .as_ref()
+                .map(|l| l.conn.clone())
+                .ok_or(TransportError::Shutdown)?;
+            request_on(&shared, &peer, &conn, class, frame).await
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or(Err(TransportError::Timeout))
+    }
+}
+
+impl Blocker for Network {
+    fn block(&self, peer: &PublicKey, reason: BlockReason) {
+        self.shared().block_peer(peer, reason);
+    }
+}
+
+impl Receiver for Inbox {
+    async fn recv(&mut self) -> Option<Inbound> {
+        // Whatever is already here, by priority (T-3.3), without building a select.
+        for (rx, pending) in self.rx.iter_mut().zip(self.pending.iter_mut()) {
+            if pending.is_empty()
+                && let Ok(batch) = rx.try_recv()
+            {
+                pending.extend(batch);
+            }
+            if let Some(delivery) = pending.pop_front() {
+                return Some(delivery.into_inbound());
+            }
+        }
+        let [consensus, sync, lanes] = &mut self.rx;
+        // `biased`: consensus before sync before lanes (T-3.3), and a fixed branch order so
+        // simulations replay without `--cfg tokio_unstable`.
+        let (class, batch) = tokio::select! {
+            biased;
+            Some(b) = consensus.recv() => (Class::Consensus, b),
+            Some(b) = sync.recv() => (Class::Sync, b),
+            Some(b) = lanes.recv() => (Class::Lanes, b),
+            _ = self.stop.wait_for(|s| *s) => return None,
+            else => return None,
+        };
+        let pending = &mut self.pending[class.index()];
+        pending.extend(batch);
+        pending.pop_front().map(Delivery::into_inbound)
+    }
+}
+
+/// Accepts inbound connections; the TLS verifier has already refused unknown and blocked
+/// keys (T-1.3) by the time a handshake completes.
+async fn accept_loop(shared: Arc<Shared>) {
+    let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let mut stop = shared.shutdown.subscribe();
+    loop {
+        let incoming = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            i = shared.endpoint.accept() => i,
+        };
+        let Some(incoming) = incoming else {
+            return;
+        };
+        // T-6.5: a bounded number of handshakes in progress.
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            incoming.refuse();
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let Ok(Ok(conn)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await else {
+                return;
+            };
+            let Some(peer) = peer_key(&conn).and_then(|key| shared.peer(&key)) else {
+                conn.close(CODE_REMOVED, b"unknown");
+                return;
+            };
+            install(&shared, &peer, conn, peer.key);
+        });
+    }
+}

@@ -1,0 +1,269 @@
+//! Bounded per-peer send queues, one per class (`specs/transport.md` §4).
+//!
+//! A queue holds frames for a peer until that peer's connection's writer for the class takes
+//! them. Queues belong to the peer, not to a connection, so frames sent while the peer is
+//! disconnected go out once it reconnects (T-4.4).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::class::Class;
+
+/// What a full queue does with a new frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// Make room by dropping the oldest queued frames (T-4.2): for consensus, where a newer
+    /// message supersedes an older one and a stale one is useless.
+    DropOldest,
+    /// Refuse the new frame (`send` returns [`crate::TransportError::QueueFull`]; T-4.3): for
+    /// sync and lanes, whose producers retry or wait ([`crate::Network::send_wait`]).
+    Refuse,
+}
+
+/// Bounds and policy of one class's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most frames queued.
+    pub frames: usize,
+    /// Most bytes queued.
+    pub bytes: usize,
+    /// What to do when a new frame does not fit.
+    pub policy: QueuePolicy,
+    /// Frames queued longer than this are dropped unsent (`None`: never).
+    pub stale_after: Option<Duration>,
+}
+
+/// The outcome of a push.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued; this many older frames were dropped to make room.
+    Queued { dropped: usize },
+    /// Refused: the queue is full.
+    Full,
+}
+
+#[derive(Debug, Default)]
+struct ClassQueue {
+    frames: VecDeque<(Instant, Bytes)>,
+    bytes: usize,
+}
+
+/// The three queues of one peer, with wake-ups for its writers and for waiting senders.
+#[derive(Debug)]
+pub(crate) struct SendQueues {
+    limits: [QueueLimits; 3],
+    queues: Mutex<[ClassQueue; 3]>,
+    ready: [Notify; 3],
+    space: [Notify; 3],
+}
+
+impl SendQueues {
+    pub(crate) fn new(limits: [QueueLimits; 3]) -> Self {
+        Self {
+            limits,
+            queues: Mutex::new(Default::default()),
+            ready: Default::default(),
+            space: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, [ClassQueue; 3]> {
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `frame` under the class's policy (T-4.2, T-4.3), or under `Refuse` when
+    /// `refuse` is set whatever the policy.
+    pub(crate) fn push(&self, class: Class, frame: Bytes, now: Instant, refuse: bool) -> Pushed {
+        let limits = self.limits[class.index()];
+        let mut queues = self.lock();
+        let q = &mut queues[class.index()];
+        let fits = |q: &ClassQueue| {
+            q.frames.len() < limits.frames && q.bytes + frame.len() <= limits.bytes
+        };
+        let mut dropped = 0;
+        if !fits(q) {
+            if refuse || limits.policy == QueuePolicy::Refuse {
+                return Pushed::Full;
+            }
+            while !fits(q) {
+                let Some((_, old)) = q.frames.pop_front() else {
+                    break; // larger than the whole budget: queue it alone
+                };
+                q.bytes -= old.len();
+                dropped += 1;
+            }
+        }
+        q.bytes += frame.len();
+        q.frames.push_back((now, frame));
+        drop(queues);
+        self.ready[class.index()].notify_one();
+        Pushed::Queued { dropped }
+    }
+
+    /// Moves up to `max` frames of `class` into `out`, and at most `max_bytes` unless the
+    /// first frame alone is larger, skipping stale ones (T-4.2). Returns how many stale
+    /// frames were dropped.
+    pub(crate) fn pop_batch(
+        &self,
+        class: Class,
+        now: Instant,
+        max: usize,
+        max_bytes: usize,
+        out: &mut Vec<Bytes>,
+    ) -> usize {
+        let stale_after = self.limits[class.index()].stale_after;
+        let mut stale = 0;
+        let mut taken = 0;
+        let mut queues = self.lock();
+        let q = &mut queues[class.index()];
+        while out.len() < max {
+            if !out.is_empty()
+                && q.frames
+                    .front()
+                    .is_some_and(|(_, f)| taken + f.len() > max_bytes)
+            {
+                break;
+            }
+            let Some((queued_at, frame)) = q.frames.pop_front() else {
+                break;
+            };
+            q.bytes -= frame.len();
+            if stale_after.is_some_and(|s| now.saturating_duration_since(queued_at) > s) {
+                stale += 1;
+                continue;
+            }
+            taken += frame.len();
+            out.push(frame);
+        }
+        drop(queues);
+        if !out.is_empty() || stale > 0 {
+            self.space[class.index()].notify_waiters();
+        }
+        stale
+    }
+
+    /// Drops everything queued (the peer was blocked or removed).
+    pub(crate) fn clear(&self) {
+        let mut queues = self.lock();
+        for q in queues.iter_mut() {
+            q.frames.clear();
+            q.bytes = 0;
+        }
+        drop(queues);
+        for n in &self.space {
+            n.notify_waiters();
+        }
+    }
+
+    /// Frames and bytes queued in `class`.
+    pub(crate) fn depth(&self, class: Class) -> (usize, usize) {
+        let queues = self.lock();
+        let q = &queues[class.index()];
+        (q.frames.len(), q.bytes)
+    }
+
+    /// Woken when a frame of `class` is queued (one permit is stored if nobody waits).
+    pub(crate) fn ready(&self, class: Class) -> &Notify {
+        &self.ready[class.index()]
+    }
+
+    /// Woken when frames of `class` leave the queue.
+    pub(crate) fn space(&self, class: Class) -> &Notify {
+        &self.space[class.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn limits(policy: QueuePolicy) -> QueueLimits {
+        QueueLimits {
+            frames: 3,
+            bytes: 10,
+            policy,
+            stale_after: Some(Duration::from_secs(5)),
+        }
+    }
+
+    fn queues() -> SendQueues {
+        SendQueues::new([
+            limits(QueuePolicy::DropOldest),
+            limits(QueuePolicy::Refuse),
+            limits(QueuePolicy::Refuse),
+        ])
+    }
+
+    fn f(n: u8, len: usize) -> Bytes {
+        Bytes::from(vec![n; len])
+    }
+
+    #[test]
+    fn consensus_drops_oldest_when_full() {
+        let q = queues();
+        let t = Instant::now();
+        for i in 0..3 {
+            assert_eq!(
+                q.push(Class::Consensus, f(i, 1), t, false),
+                Pushed::Queued { dropped: 0 }
+            );
+        }
+        assert_eq!(
+            q.push(Class::Consensus, f(3, 1), t, false),
+            Pushed::Queued { dropped: 1 }
+        );
+        // Byte budget: an 8-byte frame evicts until 8 more fit in 10.
+        assert_eq!(
+            q.push(Class::Consensus, f(4, 8), t, false),
+            Pushed::Queued { dropped: 1 }
+        );
+        let mut out = Vec::new();
+        q.pop_batch(Class::Consensus, t, 10, 100, &mut out);
+        assert_eq!(out, vec![f(2, 1), f(3, 1), f(4, 8)]);
+    }
+
+    #[test]
+    fn sync_refuses_when_full_and_send_wait_can_refuse_consensus() {
+        let q = queues();
+        let t = Instant::now();
+        for i in 0..3 {
+            assert!(matches!(
+                q.push(Class::Sync, f(i, 1), t, false),
+                Pushed::Queued { .. }
+            ));
+        }
+        assert_eq!(q.push(Class::Sync, f(9, 1), t, false), Pushed::Full);
+        assert_eq!(q.push(Class::Lanes, f(9, 11), t, false), Pushed::Full);
+        for i in 0..3 {
+            q.push(Class::Consensus, f(i, 1), t, false);
+        }
+        assert_eq!(q.push(Class::Consensus, f(9, 1), t, true), Pushed::Full);
+        assert_eq!(q.depth(Class::Sync), (3, 3));
+    }
+
+    #[test]
+    fn stale_consensus_frames_are_dropped_on_dequeue() {
+        let q = queues();
+        let t = Instant::now();
+        q.push(Class::Consensus, f(1, 1), t, false);
+        q.push(Class::Consensus, f(2, 1), t + Duration::from_secs(4), false);
+        let mut out = Vec::new();
+        let stale = q.pop_batch(
+            Class::Consensus,
+            t + Duration::from_secs(6),
+            10,
+            100,
+            &mut out,
+        );
+        assert_eq!((stale, out), (1, vec![f(2, 1)]));
+    }
+}
