@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use alloy_primitives::{Address, B256, Bytes, Log, U256};
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use alloy_trie::KECCAK_EMPTY;
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
@@ -110,6 +110,8 @@ pub struct TxResult {
     pub cumulative_gas_used: u64,
     /// Logs emitted (empty unless it succeeded).
     pub logs: Vec<Log>,
+    /// The receipt's logs bloom (EIP-2718 receipts, as Ethereum computes it).
+    pub bloom: Bloom,
     /// Address of the contract it created.
     pub contract_address: Option<Address>,
     /// Return data (call output or deployed code).
@@ -134,6 +136,17 @@ pub struct Execution {
     pub state_root: B256,
     /// Gas used by all executed transactions.
     pub gas_used: u64,
+}
+
+impl Execution {
+    /// The block's logs bloom: the union of its receipts' blooms.
+    pub fn bloom(&self) -> Bloom {
+        let mut bloom = Bloom::ZERO;
+        for t in &self.txs {
+            bloom.accrue_bloom(&t.bloom);
+        }
+        bloom
+    }
 }
 
 /// Execution failed for a reason that is not the transactions' fault.
@@ -270,6 +283,7 @@ pub fn execute_on<V: StateView + ?Sized>(
             gas_used: 0,
             cumulative_gas_used: cumulative,
             logs: vec![],
+            bloom: Bloom::ZERO,
             contract_address: None,
             output: Bytes::new(),
         };
@@ -301,6 +315,7 @@ pub fn execute_on<V: StateView + ?Sized>(
                     status,
                     gas_used,
                     cumulative_gas_used: cumulative,
+                    bloom: alloy_primitives::logs_bloom(&logs),
                     logs,
                     contract_address,
                     output,
