@@ -22,7 +22,8 @@ use crate::layered::Layered;
 use crate::mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError};
 use crate::state_root::account_trie;
 use crate::store::{
-    AccountRecord, ChangeSet, StateStore, StateView, StoreError, StoreMeta, hash_address,
+    AccountRecord, BLOCKHASH_WINDOW, ChangeSet, StateStore, StateView, StoreError, StoreMeta,
+    hash_address,
 };
 use crate::trie::Trie;
 use crate::tx::RecoveredTx;
@@ -180,6 +181,7 @@ impl<S: StateStore> ShardApp<S> {
     pub fn set_genesis_hash(&mut self, hash: BlockHash) {
         if self.head.height == 0 {
             self.head.block_hash = key(&hash);
+            self.head.recent_hashes = vec![key(&hash)];
         }
     }
 
@@ -248,6 +250,22 @@ impl<S: StateStore> ShardApp<S> {
             return Some(self.trie.clone());
         }
         self.speculative.get(&hash).map(|s| s.trie.clone())
+    }
+
+    /// Block hashes by height for executing a child of `parent`: the committed window,
+    /// then the speculative ancestors up to `parent`. revm asks only for the last 256 heights.
+    fn recent_hashes(&self, parent: B256) -> RecentHashes {
+        let mut map = BTreeMap::new();
+        let first = self.head.height + 1 - self.head.recent_hashes.len() as u64;
+        for (i, h) in self.head.recent_hashes.iter().enumerate() {
+            map.insert(first + i as u64, *h);
+        }
+        let mut cur = parent;
+        while let Some(s) = self.speculative.get(&cur) {
+            map.insert(s.height, cur);
+            cur = s.parent;
+        }
+        RecentHashes(map)
     }
 
     /// The base fee of a child of `parent`, if the parent's state is known.
@@ -337,7 +355,8 @@ impl<S: StateStore> ShardApp<S> {
         let Some(base) = self.trie_of(parent) else {
             return Ok(empty);
         };
-        let (execution, trie) = execute_on(&view, &base, &env, &NoHashes, &txs)
+        let hashes = self.recent_hashes(parent);
+        let (execution, trie) = execute_on(&view, &base, &env, &hashes, &txs)
             .map_err(|e| StoreError::Io(e.to_string()))?;
         // Invalid transactions change nothing, so dropping them leaves the same execution.
         let mut payload = Payload::default();
@@ -395,7 +414,8 @@ impl<S: StateStore> ShardApp<S> {
                 let Some(base) = self.trie_of(parent) else {
                     return Ok(false);
                 };
-                let (e, trie) = execute_on(&view, &base, &env, &NoHashes, &txs)
+                let hashes = self.recent_hashes(parent);
+                let (e, trie) = execute_on(&view, &base, &env, &hashes, &txs)
                     .map_err(|e| StoreError::Io(e.to_string()))?;
                 if e.txs.iter().any(|t| !t.executed()) {
                     return Ok(false); // a proposed block may not carry invalid transactions.
@@ -434,12 +454,17 @@ impl<S: StateStore> ShardApp<S> {
         let Some(spec) = self.speculative.remove(&hash) else {
             return Err(StoreError::Corrupt("verified block vanished".into()));
         };
+        let mut recent_hashes = self.head.recent_hashes.clone();
+        recent_hashes.push(hash);
+        let excess = recent_hashes.len().saturating_sub(BLOCKHASH_WINDOW);
+        recent_hashes.drain(..excess);
         let meta = StoreMeta {
             height: block.header.height.0,
             state_root: spec.execution.state_root,
             block_hash: hash,
             base_fee: spec.base_fee,
             gas_used: spec.execution.gas_used,
+            recent_hashes,
         };
         let mut changes = spec.execution.changes.clone();
         changes.meta = Some(meta.clone());
@@ -455,12 +480,12 @@ impl<S: StateStore> ShardApp<S> {
     }
 }
 
-/// `BLOCKHASH` is not served yet: it returns zero (X-2; recorded as a known gap).
-struct NoHashes;
+/// What `BLOCKHASH` sees when executing a child of some block: block hashes by height.
+struct RecentHashes(BTreeMap<u64, B256>);
 
-impl BlockHashes for NoHashes {
-    fn block_hash(&self, _number: u64) -> B256 {
-        B256::ZERO
+impl BlockHashes for RecentHashes {
+    fn block_hash(&self, number: u64) -> B256 {
+        self.0.get(&number).copied().unwrap_or(B256::ZERO)
     }
 }
 

@@ -194,3 +194,143 @@ fn four_validators_execute_transfers_identically() {
         .unwrap();
     assert_eq!(fees.balance, U256::from(24u64 * 21_000 * 2));
 }
+
+/// `BLOCKHASH` sees the same hashes on every validator, for committed and speculative
+/// ancestors, and after a restart (the window is durable, X-2.2).
+#[test]
+fn blockhash_is_served_from_the_chain() {
+    use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
+    use shardnet_protocol::{Block, BlockHash, FinalityProof, Height, Round};
+
+    // A contract that stores BLOCKHASH(NUMBER - 1) at slot 0: NUMBER PUSH1 1 SWAP1 SUB
+    // BLOCKHASH PUSH1 0 SSTORE STOP.
+    let code = alloy_primitives::Bytes::from_static(&[
+        0x43, 0x60, 0x01, 0x90, 0x03, 0x40, 0x60, 0x00, 0x55, 0x00,
+    ]);
+    let wallet = Wallet::new(7);
+    let shard_map = ShardMap::new(1, ShardMapScheme::LowBits);
+    let mut cfg = ShardConfig::new(CHAIN_ID, ShardId(0), shard_map);
+    cfg.initial_base_fee = 7;
+    let funded = [(wallet.address, U256::from(10u64).pow(U256::from(18)))];
+    let (mut app, commitment) = ShardApp::open(cfg, MemoryStore::new(), &funded).unwrap();
+    // Deploy it with initcode that copies `code` to memory and returns it.
+    let mut init = vec![
+        0x60,
+        code.len() as u8,
+        0x80,
+        0x60,
+        0x0c,
+        0x60,
+        0x00,
+        0x39,
+        0x60,
+        0x00,
+        0xf3,
+        0x00,
+    ];
+    init.extend_from_slice(&code);
+    let deploy = wallet.sign(alloy_consensus::TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_limit: 200_000,
+        max_fee_per_gas: 100,
+        max_priority_fee_per_gas: 1,
+        to: alloy_primitives::TxKind::Create,
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: init.into(),
+    });
+    let created = wallet.address.create(0);
+    app.submit(deploy).unwrap();
+    let keys = [SecretKey::from_bytes(&[1; 32])];
+    let committee = Committee::new(
+        ChainId(CHAIN_ID),
+        ShardId(0),
+        Epoch(0),
+        vec![Member {
+            public_key: keys[0].public_key(),
+            stake: Stake(1),
+            network_address: String::new(),
+        }],
+    )
+    .unwrap();
+    let genesis = Arc::new(genesis_block(&committee, 0, commitment));
+    app.set_genesis_hash(genesis.hash());
+
+    // Build and commit blocks by hand: block 1 deploys, block 2 calls the contract.
+    let mut parent = Arc::clone(&genesis);
+    let mut hashes = vec![genesis.hash()];
+    for height in 1..=2u64 {
+        if height == 2 {
+            app.submit(wallet.call(
+                1,
+                created,
+                U256::ZERO,
+                alloy_primitives::Bytes::new(),
+                100_000,
+            ))
+            .unwrap();
+        }
+        let req = PayloadRequest {
+            round: Round(height),
+            height: Height(height),
+            parent: Arc::clone(&parent),
+            timestamp_ms: height * 1000,
+            proposer: ValidatorIndex(0),
+        };
+        let (payload, execution) = app.build(&req);
+        assert_eq!(
+            payload.transactions.len(),
+            1,
+            "block {height} carries its transaction"
+        );
+        let header = shardnet_protocol::BlockHeader {
+            chain_id: ChainId(CHAIN_ID),
+            shard: ShardId(0),
+            epoch: Epoch(0),
+            height: Height(height),
+            round: Round(height),
+            parent: parent.hash(),
+            proposer: ValidatorIndex(0),
+            timestamp_ms: height * 1000,
+            payload_root: payload.root(),
+            execution,
+        };
+        let block = Block {
+            header,
+            justify: shardnet_protocol::QuorumCert::genesis(parent.hash()),
+            payload,
+        };
+        assert!(app.verify(&block));
+        let proof = FinalityProof::direct(
+            block.header.clone(),
+            block.header.clone(),
+            block.justify.clone(),
+        );
+        app.commit(&CommittedBlock {
+            block: block.clone(),
+            proof,
+        });
+        assert!(app.fatal().is_none(), "{:?}", app.fatal());
+        hashes.push(block.hash());
+        parent = Arc::new(block);
+    }
+    // Block 2's call stored BLOCKHASH(1) = the hash of block 1.
+    let slot = app
+        .storage(
+            &hash_address(&created),
+            &shardnet_exec::store::hash_slot(&U256::ZERO),
+        )
+        .unwrap();
+    let BlockHash(h) = hashes[1];
+    assert_eq!(
+        slot,
+        U256::from_be_bytes(h.0),
+        "BLOCKHASH(1) is block 1's hash"
+    );
+    assert_eq!(
+        app.head().recent_hashes.len(),
+        3,
+        "genesis, block 1, block 2"
+    );
+}

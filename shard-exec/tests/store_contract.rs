@@ -141,6 +141,9 @@ fn meta(height: u64) -> StoreMeta {
         block_hash: key(1_000_000 + height),
         base_fee: 7 + height,
         gas_used: 21_000 * height,
+        recent_hashes: (0..height.min(3))
+            .map(|i| key(1_000_000 + height - i))
+            .collect(),
     }
 }
 

@@ -59,7 +59,14 @@ pub struct StoreMeta {
     pub base_fee: u64,
     /// Gas its transactions used (with the base fee, it sets the next base fee).
     pub gas_used: u64,
+    /// Hashes of the most recent blocks, oldest first, ending with `block_hash` (at most
+    /// [`BLOCKHASH_WINDOW`]): what `BLOCKHASH` answers, kept durable so a restarted validator
+    /// executes exactly as the others do.
+    pub recent_hashes: Vec<B256>,
 }
+
+/// Blocks `BLOCKHASH` can see, as on Ethereum.
+pub const BLOCKHASH_WINDOW: usize = 256;
 
 /// Everything one block changes, applied atomically.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
