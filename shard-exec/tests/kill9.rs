@@ -74,6 +74,7 @@ fn genesis(wallets: &[Wallet]) -> ChangeSet {
         block_hash: keccak256(b"shardnet kill9 genesis"),
         base_fee: support::BASE_FEE,
         gas_used: 0,
+        recent_hashes: vec![],
     });
     changes
 }
@@ -122,6 +123,7 @@ fn next_block(view: &impl StateView, wallets: &[Wallet], height: u64, parent: B2
         ),
         base_fee: support::BASE_FEE,
         gas_used: exec.gas_used,
+        recent_hashes: vec![],
     });
     changes
 }
