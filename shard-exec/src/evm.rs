@@ -4,6 +4,7 @@
 //! per-transaction results, the block's [`ChangeSet`] (with storage roots filled in) and the
 //! post-state root (`specs/execution.md` ).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -164,6 +165,33 @@ pub enum ExecError {
 struct ViewDb<'a, V: ?Sized> {
     view: &'a V,
     hashes: &'a dyn BlockHashes,
+    /// Every account record revm read, by hashed address: the change set compares against
+    /// these instead of reading the store again (each read is a store lookup and a decode).
+    read: RefCell<BTreeMap<B256, Option<AccountRecord>>>,
+    /// Every slot revm read, likewise.
+    slots: RefCell<BTreeMap<(B256, B256), U256>>,
+}
+
+impl<V: StateView + ?Sized> ViewDb<'_, V> {
+    /// The record as it was before the block: from the read cache, else the store.
+    fn original(&self, hashed: &B256) -> Result<Option<AccountRecord>, StoreError> {
+        if let Some(a) = self.read.borrow().get(hashed) {
+            return Ok(*a);
+        }
+        let a = self.view.account(hashed)?;
+        self.read.borrow_mut().insert(*hashed, a);
+        Ok(a)
+    }
+
+    /// A slot's value before the block: from the read cache, else the store.
+    fn original_slot(&self, key: &(B256, B256)) -> Result<U256, StoreError> {
+        if let Some(v) = self.slots.borrow().get(key) {
+            return Ok(*v);
+        }
+        let v = self.view.storage(&key.0, &key.1)?;
+        self.slots.borrow_mut().insert(*key, v);
+        Ok(v)
+    }
 }
 
 impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
@@ -171,8 +199,7 @@ impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
         Ok(self
-            .view
-            .account(&hash_address(&address))?
+            .original(&hash_address(&address))?
             .map(|a| AccountInfo {
                 balance: a.balance,
                 nonce: a.nonce,
@@ -194,8 +221,7 @@ impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
-        self.view
-            .storage(&hash_address(&address), &hash_slot(&index))
+        self.original_slot(&(hash_address(&address), hash_slot(&index)))
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
@@ -266,7 +292,12 @@ pub fn execute_on<V: StateView + ?Sized>(
         )),
         ..BlockEnv::default()
     };
-    let db = CacheDB::new(ViewDb { view, hashes });
+    let db = CacheDB::new(ViewDb {
+        view,
+        hashes,
+        read: RefCell::new(BTreeMap::new()),
+        slots: RefCell::new(BTreeMap::new()),
+    });
     let mut evm = Context::mainnet()
         .with_db(db)
         .with_block(block)
@@ -368,7 +399,7 @@ fn change_set<V: StateView + ?Sized>(
             }
         };
         if delete {
-            if view.account(&hashed)?.is_some() {
+            if cache.db.original(&hashed)?.is_some() {
                 changes.accounts.insert(hashed, None);
                 changes.wiped_storage.push(hashed);
             }
@@ -380,7 +411,7 @@ fn change_set<V: StateView + ?Sized>(
         }
         for (slot, value) in &acc.storage {
             let key = (hashed, hash_slot(slot));
-            if view.storage(&key.0, &key.1)? != *value
+            if cache.db.original_slot(&key)? != *value
                 || acc.account_state == AccountState::StorageCleared
             {
                 changes.storage.insert(key, *value);
@@ -405,7 +436,9 @@ fn change_set<V: StateView + ?Sized>(
         let storage_root = if storage_changed.contains_key(&hashed) {
             storage_root(&after.account_storage(&hashed)?)
         } else {
-            view.account(&hashed)?
+            cache
+                .db
+                .original(&hashed)?
                 .map_or(EMPTY_ROOT_HASH, |a| a.storage_root)
         };
         let record = AccountRecord {
@@ -415,7 +448,7 @@ fn change_set<V: StateView + ?Sized>(
             code_hash: info.code_hash,
             storage_root,
         };
-        if view.account(&hashed)? != Some(record) {
+        if cache.db.original(&hashed)? != Some(record) {
             changes.accounts.insert(hashed, Some(record));
         }
     }
