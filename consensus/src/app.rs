@@ -1,6 +1,8 @@
 //! The seam between consensus and the chain: the [`Application`] trait, and [`drive`], a
 //! synchronous loop that answers the core's requests with an application and a safety store.
 
+use std::sync::Arc;
+
 use shardnet_protocol::{
     Block, BlockHash, BlockHeader, Committee, ExecutionCommitment, Height, Payload, QuorumCert,
     Round, ValidatorIndex,
@@ -18,12 +20,19 @@ use crate::safety_store::{SafetyStore, StoreError};
 /// committed block, in height order.
 pub trait Application {
     /// Builds a payload on top of `request.parent` and executes it speculatively, returning
-    /// the commitment the header will carry.
-    fn build(&mut self, request: &PayloadRequest) -> (Payload, ExecutionCommitment);
+    /// the commitment the header will carry. `ancestors` are the uncommitted blocks from just
+    /// above the committed head up to and including the parent, oldest first (empty when the
+    /// parent is the committed head): an application that has not executed some of them (after
+    /// a restart, or for blocks learnt by sync) executes them first.
+    fn build(
+        &mut self,
+        request: &PayloadRequest,
+        ancestors: &[Arc<Block>],
+    ) -> (Payload, ExecutionCommitment);
 
     /// Re-executes a proposed block on its parent and accepts it iff the payload is valid and
-    /// the header's execution commitment matches (S-5).
-    fn verify(&mut self, block: &Block) -> bool;
+    /// the header's execution commitment matches (S-5). `ancestors` as for [`Self::build`].
+    fn verify(&mut self, block: &Block, ancestors: &[Arc<Block>]) -> bool;
 
     /// A block is final: apply it durably.
     fn commit(&mut self, committed: &CommittedBlock);
@@ -50,7 +59,8 @@ pub fn drive<A: Application, S: SafetyStore>(
     while let Some(output) = core.poll_output() {
         match output {
             Output::RequestPayload(req) => {
-                let (payload, execution) = app.build(&req);
+                let ancestors = core.uncommitted_chain(&req.parent.hash());
+                let (payload, execution) = app.build(&req, &ancestors);
                 core.handle(
                     now_ms,
                     Input::PayloadBuilt {
@@ -61,7 +71,8 @@ pub fn drive<A: Application, S: SafetyStore>(
                 );
             }
             Output::VerifyPayload(block) => {
-                let valid = app.verify(&block);
+                let ancestors = core.uncommitted_chain(&block.header.parent);
+                let valid = app.verify(&block, &ancestors);
                 core.handle(
                     now_ms,
                     Input::PayloadVerdict {

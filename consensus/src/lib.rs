@@ -22,10 +22,10 @@
 //! /// The smallest useful application: empty payloads, no execution.
 //! struct Empty(Vec<Height>);
 //! impl Application for Empty {
-//!     fn build(&mut self, _: &PayloadRequest) -> (Payload, ExecutionCommitment) {
+//!     fn build(&mut self, _: &PayloadRequest, _: &[Arc<Block>]) -> (Payload, ExecutionCommitment) {
 //!         (Payload::default(), ExecutionCommitment::default())
 //!     }
-//!     fn verify(&mut self, _: &Block) -> bool { true }
+//!     fn verify(&mut self, _: &Block, _: &[Arc<Block>]) -> bool { true }
 //!     fn commit(&mut self, c: &CommittedBlock) { self.0.push(c.block.header.height) }
 //! }
 //!

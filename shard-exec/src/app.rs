@@ -379,6 +379,25 @@ impl<S: StateStore> ShardApp<S> {
         Ok((payload, commitment))
     }
 
+    /// Executes the uncommitted `ancestors` this app has not executed yet (it restarted, or
+    /// they arrived by sync), oldest first. Returns false if one of them does not execute to
+    /// its header's commitment: then no descendant can be valid.
+    fn catch_up(&mut self, ancestors: &[Arc<Block>]) -> Result<bool, StoreError> {
+        for a in ancestors {
+            let hash = key(&a.hash());
+            if hash == self.head.block_hash
+                || self.speculative.contains_key(&hash)
+                || a.header.height.0 <= self.head.height
+            {
+                continue;
+            }
+            if !self.try_verify(a)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn try_verify(&mut self, block: &Block) -> Result<bool, StoreError> {
         let hash = key(&block.hash());
         if self.speculative.contains_key(&hash) {
@@ -445,6 +464,11 @@ impl<S: StateStore> ShardApp<S> {
     fn try_commit(&mut self, committed: &CommittedBlock) -> Result<(), StoreError> {
         let block = &committed.block;
         let hash = key(&block.hash());
+        if block.header.height.0 <= self.head.height {
+            // Already applied: a restarted validator re-commits what its ledger had not yet
+            // recorded when it stopped. Consensus guarantees it is the same block.
+            return Ok(());
+        }
         if !self.speculative.contains_key(&hash) && !self.try_verify(block)? {
             return Err(StoreError::Corrupt(format!(
                 "committed block {hash} at height {} does not execute to its header's commitment",
@@ -490,11 +514,18 @@ impl BlockHashes for RecentHashes {
 }
 
 impl<S: StateStore> Application for ShardApp<S> {
-    fn build(&mut self, request: &PayloadRequest) -> (Payload, ExecutionCommitment) {
+    fn build(
+        &mut self,
+        request: &PayloadRequest,
+        ancestors: &[Arc<Block>],
+    ) -> (Payload, ExecutionCommitment) {
         if self.fatal.is_some() {
             return (Payload::default(), ExecutionCommitment::default());
         }
-        match self.try_build(request) {
+        match self
+            .catch_up(ancestors)
+            .and_then(|_| self.try_build(request))
+        {
             Ok(out) => out,
             Err(e) => {
                 self.fail(e);
@@ -503,11 +534,18 @@ impl<S: StateStore> Application for ShardApp<S> {
         }
     }
 
-    fn verify(&mut self, block: &Block) -> bool {
+    fn verify(&mut self, block: &Block, ancestors: &[Arc<Block>]) -> bool {
         if self.fatal.is_some() {
             return false;
         }
-        self.try_verify(block).unwrap_or_else(|e| {
+        let checked = self.catch_up(ancestors).and_then(|known| {
+            if known {
+                self.try_verify(block)
+            } else {
+                Ok(false)
+            }
+        });
+        checked.unwrap_or_else(|e| {
             self.fail(e);
             false
         })

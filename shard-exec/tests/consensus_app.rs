@@ -278,7 +278,7 @@ fn blockhash_is_served_from_the_chain() {
             timestamp_ms: height * 1000,
             proposer: ValidatorIndex(0),
         };
-        let (payload, execution) = app.build(&req);
+        let (payload, execution) = app.build(&req, &[]);
         assert_eq!(
             payload.transactions.len(),
             1,
@@ -301,7 +301,7 @@ fn blockhash_is_served_from_the_chain() {
             justify: shardnet_protocol::QuorumCert::genesis(parent.hash()),
             payload,
         };
-        assert!(app.verify(&block));
+        assert!(app.verify(&block, &[]));
         let proof = FinalityProof::direct(
             block.header.clone(),
             block.header.clone(),

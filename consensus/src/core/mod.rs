@@ -376,6 +376,12 @@ impl Core {
         self.leaders.leader(round)
     }
 
+    /// The uncommitted blocks from just above the committed head up to and including `tip`,
+    /// oldest first; empty if `tip` is the committed head or not a known descendant of it.
+    pub fn uncommitted_chain(&self, tip: &BlockHash) -> Vec<Arc<Block>> {
+        self.tree.path_from_committed(tip).unwrap_or_default()
+    }
+
     /// Blocks held in the tree (for metrics and bounds checks).
     pub fn tree_len(&self) -> usize {
         self.tree.len()

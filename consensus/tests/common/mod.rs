@@ -153,12 +153,12 @@ pub struct TestApp {
 }
 
 impl Application for TestApp {
-    fn build(&mut self, _: &PayloadRequest) -> (Payload, ExecutionCommitment) {
+    fn build(&mut self, _: &PayloadRequest, _: &[Arc<Block>]) -> (Payload, ExecutionCommitment) {
         self.built += 1;
         (Payload::default(), ExecutionCommitment::default())
     }
 
-    fn verify(&mut self, block: &Block) -> bool {
+    fn verify(&mut self, block: &Block, _: &[Arc<Block>]) -> bool {
         !self.reject.contains(&block.hash())
     }
 

@@ -22,7 +22,11 @@ pub(crate) fn commitment(parent: &BlockHash, payload: &Payload) -> ExecutionComm
 }
 
 impl Application for SimApp {
-    fn build(&mut self, req: &PayloadRequest) -> (Payload, ExecutionCommitment) {
+    fn build(
+        &mut self,
+        req: &PayloadRequest,
+        _: &[std::sync::Arc<Block>],
+    ) -> (Payload, ExecutionCommitment) {
         let tx = format!("tx h{} r{}", req.height.0, req.round.0).into_bytes();
         let mut payload = Payload::default();
         if let Ok(tx) = RawTransaction::try_from_vec(tx) {
@@ -33,7 +37,7 @@ impl Application for SimApp {
         (payload, execution)
     }
 
-    fn verify(&mut self, block: &Block) -> bool {
+    fn verify(&mut self, block: &Block, _: &[std::sync::Arc<Block>]) -> bool {
         block.header.execution == commitment(&block.header.parent, &block.payload)
     }
 

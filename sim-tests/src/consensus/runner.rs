@@ -491,7 +491,7 @@ impl Sim<'_> {
             match out {
                 Output::RequestPayload(req) => {
                     let (payload, execution) =
-                        shardnet_consensus::Application::build(&mut self.nodes[n].app, &req);
+                        shardnet_consensus::Application::build(&mut self.nodes[n].app, &req, &[]);
                     if let Some(core) = self.nodes[n].core.as_mut() {
                         core.handle(
                             now,
@@ -504,8 +504,11 @@ impl Sim<'_> {
                     }
                 }
                 Output::VerifyPayload(block) => {
-                    let valid =
-                        shardnet_consensus::Application::verify(&mut self.nodes[n].app, &block);
+                    let valid = shardnet_consensus::Application::verify(
+                        &mut self.nodes[n].app,
+                        &block,
+                        &[],
+                    );
                     if let Some(core) = self.nodes[n].core.as_mut() {
                         core.handle(
                             now,

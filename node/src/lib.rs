@@ -1,0 +1,15 @@
+//! # shardnet (node)
+//!
+//! Assembles a validator from the sans-IO cores: consensus ([`shardnet_consensus::Core`]),
+//! execution ([`shardnet_exec::ShardApp`] on sled) and the QUIC transport
+//! ([`shardnet_transport::Network`]). The `shardnet` binary and (later) the full-node
+//! simulations share it.
+//!
+//! - [`validator`]: one validator: a dedicated thread runs the deterministic core and the
+//!   executor (off the async threads); a tokio task feeds it the network's messages.
+//! - [`ledger`]: committed blocks with their finality proofs, in sled, for restarts and sync.
+//! - [`devnet`]: a local cluster on loopback, with prefunded development accounts.
+
+pub mod devnet;
+pub mod ledger;
+pub mod validator;

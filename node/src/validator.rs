@@ -1,0 +1,375 @@
+//! One validator: consensus + execution + transport, as a library the binary and the
+//! simulations share.
+//!
+//! The deterministic core and the executor run on a dedicated thread (never on the async
+//! threads: execution is CPU-bound); a tokio task reads the transport's inbox and feeds the
+//! thread over a channel. The thread owns the clock (wall time, milliseconds since the Unix
+//! epoch) and the timers the core asks for, and it persists through the storage traits:
+//! safety data and voted blocks in [`SledSafetyStore`], state in [`SledStore`], committed
+//! blocks in the [`Ledger`], all in one sled database under the data directory.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::B256;
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use shardnet_consensus::{
+    Config as ConsensusConfig, ConsensusMessage, Core, Input, Output, Recovery, SafetyStore,
+    SledSafetyStore, TimerId, drive, genesis_block,
+};
+use shardnet_exec::{ShardApp, ShardConfig, SledStore};
+use shardnet_protocol::{Committee, Genesis, SecretKey, ShardId, ValidatorIndex, decode, encode};
+use shardnet_transport::{
+    BlockReason, Blocker, Class, Config as TransportConfig, Inbound, Network, PeerBook, Receiver,
+    Sender, Socket,
+};
+
+/// What a validator is built from.
+#[derive(Debug)]
+pub struct ValidatorConfig {
+    /// Its signing key (must be in the genesis).
+    pub key: SecretKey,
+    /// The network's genesis.
+    pub genesis: Genesis,
+    /// Where its sled database lives.
+    pub data_dir: PathBuf,
+    /// An already bound socket (the devnet binds first to learn free ports); `None` binds the
+    /// genesis address.
+    pub socket: Option<std::net::UdpSocket>,
+    /// Consensus tunables.
+    pub consensus: ConsensusConfig,
+}
+
+/// A snapshot of a validator's progress, for status lines and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Its shard.
+    pub shard: ShardId,
+    /// Its committee index.
+    pub index: ValidatorIndex,
+    /// Committed height.
+    pub height: u64,
+    /// Hash of the committed head.
+    pub head: B256,
+    /// State root after it.
+    pub state_root: B256,
+    /// Current consensus round.
+    pub round: u64,
+    /// Transactions committed since start.
+    pub committed_txs: u64,
+    /// Set if the validator stopped on a fatal error.
+    pub fatal: Option<String>,
+}
+
+enum Event {
+    Message {
+        from: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    Submit {
+        raw: Bytes,
+        reply: mpsc::Sender<Result<(), String>>,
+    },
+    Shutdown,
+}
+
+/// A running validator.
+#[derive(Debug)]
+pub struct Validator {
+    status: Arc<Mutex<Status>>,
+    events: mpsc::Sender<Event>,
+    thread: Option<JoinHandle<()>>,
+    net: Network,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message { from, message } => write!(f, "message {} from {from}", message.kind()),
+            Self::Submit { .. } => write!(f, "submit"),
+            Self::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn class(message: &ConsensusMessage) -> Class {
+    match message {
+        ConsensusMessage::Proposal(_)
+        | ConsensusMessage::Vote(_)
+        | ConsensusMessage::Timeout(..) => Class::Consensus,
+        _ => Class::Sync,
+    }
+}
+
+impl Validator {
+    /// Opens the data directory (resuming whatever is there), starts the transport on `rt`
+    /// and the core thread.
+    pub fn start(cfg: ValidatorConfig, rt: &tokio::runtime::Handle) -> anyhow::Result<Self> {
+        let me = cfg.key.public_key();
+        let committees = cfg.genesis.committees().context("genesis committees")?;
+        let (shard, epoch, index) = committees
+            .locate(&me)
+            .ok_or_else(|| anyhow!("key {me} is not a validator of this genesis"))?;
+        let committee = committees
+            .get(shard, epoch)
+            .cloned()
+            .ok_or_else(|| anyhow!("no committee"))?;
+
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+        let db = sled::open(cfg.data_dir.join("db")).context("opening the database")?;
+        let store = SledStore::from_db(db.clone())?;
+        let safety = SledSafetyStore::open(&db)?;
+        let ledger = crate::ledger::Ledger::open(&db)?;
+
+        let mut shard_cfg = ShardConfig::new(cfg.genesis.chain_id.0, shard, cfg.genesis.shard_map);
+        shard_cfg.initial_base_fee = 1_000_000_000;
+        let accounts: Vec<_> = cfg
+            .genesis
+            .accounts
+            .iter()
+            .map(|a| (a.address, a.balance))
+            .collect();
+        let (mut app, commitment) = ShardApp::open(shard_cfg, store, &accounts)?;
+        let genesis = Arc::new(genesis_block(
+            &committee,
+            cfg.genesis.timestamp_ms,
+            commitment,
+        ));
+        app.set_genesis_hash(genesis.hash());
+        let recovery = Recovery {
+            genesis,
+            safety: safety.load()?,
+            committed: ledger.last(cfg.consensus.retained_committed)?,
+            blocks: safety.load_blocks()?,
+        };
+        let core = Core::new(
+            cfg.consensus,
+            committee.clone(),
+            Some((index, cfg.key.clone())),
+            recovery,
+        );
+
+        let socket = match cfg.socket {
+            Some(s) => Socket::Udp(s),
+            None => {
+                let addr = committee
+                    .member(index)
+                    .and_then(|m| m.network_address.parse().ok())
+                    .ok_or_else(|| anyhow!("genesis has no valid address for this validator"))?;
+                Socket::bind(addr)?
+            }
+        };
+        let book: PeerBook = committee
+            .members()
+            .iter()
+            .filter(|m| m.public_key != me)
+            .map(|m| (m.public_key, m.network_address.parse().ok()))
+            .collect();
+        let (net, mut inbox) = {
+            let _guard = rt.enter();
+            Network::start(&cfg.key, book, socket, TransportConfig::default())?
+        };
+
+        let (events, rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(Status {
+            shard,
+            index,
+            ..Status::default()
+        }));
+
+        // Network → core thread. Undecodable frames get their sender blocked (T-7.1).
+        let tx = events.clone();
+        let pump_committee = committee.clone();
+        let pump_net = net.clone();
+        rt.spawn(async move {
+            while let Some(inbound) = inbox.recv().await {
+                let Inbound::Message { from, frame, .. } = inbound else {
+                    continue;
+                };
+                let Some(index) = pump_committee.index_of(&from) else {
+                    continue;
+                };
+                let Ok(message) = decode::<ConsensusMessage>(&frame) else {
+                    pump_net.block(&from, BlockReason::InvalidMessage);
+                    continue;
+                };
+                if tx
+                    .send(Event::Message {
+                        from: index,
+                        message,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+
+        let thread_status = Arc::clone(&status);
+        let thread_net = net.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("validator-{shard}-{index}"))
+            .spawn(move || {
+                let mut run = Runner {
+                    core,
+                    app,
+                    safety,
+                    ledger,
+                    net: thread_net,
+                    committee,
+                    status: thread_status,
+                };
+                if let Err(e) = run.run(&rx)
+                    && let Ok(mut s) = run.status.lock() {
+                        s.fatal = Some(format!("{e:#}"));
+                    }
+            })?;
+        Ok(Self {
+            status,
+            events,
+            thread: Some(thread),
+            net,
+        })
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> Status {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Submits a signed transaction to this validator's mempool.
+    pub fn submit(&self, raw: Bytes) -> Result<(), String> {
+        let (reply, answer) = mpsc::channel();
+        self.events
+            .send(Event::Submit { raw, reply })
+            .map_err(|_| "validator stopped".to_string())?;
+        answer
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "validator did not answer".to_string())?
+    }
+
+    /// Stops the core thread (flushing the database) and the transport.
+    pub async fn shutdown(mut self) {
+        let _ = self.events.send(Event::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        self.net.shutdown().await;
+    }
+}
+
+struct Runner {
+    core: Core,
+    app: ShardApp<SledStore>,
+    safety: SledSafetyStore,
+    ledger: crate::ledger::Ledger,
+    net: Network,
+    committee: Committee,
+    status: Arc<Mutex<Status>>,
+}
+
+impl Runner {
+    fn run(&mut self, rx: &mpsc::Receiver<Event>) -> anyhow::Result<()> {
+        let mut timers: BTreeSet<(u64, TimerId)> = BTreeSet::new();
+        self.core.start(now_ms());
+        loop {
+            self.drain(&mut timers)?;
+            let now = now_ms();
+            let wait = timers
+                .first()
+                .map_or(Duration::from_millis(500), |(at, _)| {
+                    Duration::from_millis(at.saturating_sub(now))
+                });
+            match rx.recv_timeout(wait) {
+                Ok(Event::Message { from, message }) => {
+                    self.core.handle(now_ms(), Input::Message { from, message });
+                }
+                Ok(Event::Submit { raw, reply }) => {
+                    let _ = reply.send(
+                        self.app
+                            .submit(raw.to_vec().into())
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = now_ms();
+            while timers.first().is_some_and(|(at, _)| *at <= now) {
+                if let Some((_, timer)) = timers.pop_first() {
+                    self.core.handle(now, Input::Timer(timer));
+                    self.drain(&mut timers)?;
+                }
+            }
+        }
+    }
+
+    /// Runs the core to quiescence: the application and the safety store answer inline, the
+    /// rest goes to the network, the timers and the ledger.
+    fn drain(&mut self, timers: &mut BTreeSet<(u64, TimerId)>) -> anyhow::Result<()> {
+        let me = self.core.index();
+        let mut commits = Vec::new();
+        let mut sends = Vec::new();
+        drive(
+            &mut self.core,
+            &mut self.app,
+            &mut self.safety,
+            now_ms(),
+            |o| match o {
+                Output::SetTimer { timer, at_ms } => {
+                    timers.insert((at_ms, timer));
+                }
+                Output::Commit(c) => commits.push(c),
+                Output::Send { to, message } => sends.push((Some(to), message)),
+                Output::Broadcast(message) => sends.push((None, message)),
+                _ => {}
+            },
+        )?;
+        if let Some(fatal) = self.app.fatal() {
+            return Err(anyhow!("execution stopped: {fatal}"));
+        }
+        for (to, message) in sends {
+            let frame = Bytes::from(encode(&message));
+            // The consensus protocol tolerates loss: a full queue or a down peer only delays.
+            let _ = match to {
+                Some(to) if Some(to) != me => match self.committee.member(to) {
+                    Some(m) => self
+                        .net
+                        .send(&m.public_key, class(&message), frame)
+                        .map(|()| 1),
+                    None => Ok(0),
+                },
+                Some(_) => Ok(0),
+                None => self.net.broadcast(class(&message), frame),
+            };
+        }
+        for c in commits {
+            self.ledger.append(&c)?;
+            let mut s = self
+                .status
+                .lock()
+                .map_err(|_| anyhow!("status lock poisoned"))?;
+            s.height = c.block.header.height.0;
+            s.head = B256::from(c.block.hash().0.0);
+            s.state_root = self.app.head().state_root;
+            s.committed_txs += c.block.payload.transactions.len() as u64;
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.round = self.core.round().0;
+        }
+        Ok(())
+    }
+}
