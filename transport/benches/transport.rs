@@ -2,7 +2,8 @@
 //! quinn (same TLS identities and QUIC settings, no transport machinery) in the same run.
 //!
 //! `cargo bench -p shardnet-transport --bench transport` prints a Markdown table.
-//! `BENCH_PROFILE_VOTES=1` runs only the transport's vote workload (for `perf record`).
+//! `BENCH_PROFILE_VOTES=1` runs only the transport's vote workload (for `perf record`);
+//! `BENCH_PROFILE_VOTES=baseline` only plain quinn's.
 //!
 //! Both sides use the same framing (u32 LE length ‖ body), the same batching of small
 //! frames into one write, and a 64 KiB read buffer; the baseline has one stream and one task
@@ -277,11 +278,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if std::env::var("BENCH_PROFILE_VOTES").is_ok() {
-        // Only the transport's vote workload, for `perf record`.
+    if let Ok(which) = std::env::var("BENCH_PROFILE_VOTES") {
+        // Only one vote workload, for `perf record`: the transport's, or with
+        // `BENCH_PROFILE_VOTES=baseline` plain quinn's.
         rt.block_on(async {
             for _ in 0..5 {
-                transport_throughput(VOTE_BYTES, VOTES, Class::Consensus, bench_config).await;
+                let d = if which == "baseline" {
+                    baseline_throughput(VOTE_BYTES, VOTES).await
+                } else {
+                    transport_throughput(VOTE_BYTES, VOTES, Class::Consensus, bench_config).await
+                };
+                eprintln!("{:.0} votes/s", VOTES as f64 / d.as_secs_f64());
             }
         });
         return;

@@ -1,23 +1,35 @@
 //! The per-peer inbox budget (`specs/transport.md` T-5.2): frames and KiB a peer may have
-//! waiting for the application. Lock-free on the fast path (two atomic adds to take, two
-//! subtractions and a wake-up to give back), since it is touched twice per received frame.
+//! waiting for the application. Lock-free on the fast path (one compare-and-swap to take,
+//! one subtraction to give back, and a wake-up only when a reader waits), since it is
+//! touched twice per received frame, from two threads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
+
+/// Frames in the high 32 bits, KiB in the low 32 bits of one word, so that both are taken
+/// and given back with one atomic operation.
+const fn pack(frames: u32, kib: u32) -> u64 {
+    ((frames as u64) << 32) | kib as u64
+}
+
+const fn unpack(used: u64) -> (u32, u32) {
+    ((used >> 32) as u32, used as u32)
+}
 
 /// What one peer may have in the inbox.
 #[derive(Debug)]
 pub(crate) struct Budget {
-    frames: AtomicU32,
-    kib: AtomicU32,
+    used: AtomicU64,
+    /// Readers inside [`Budget::take`], so that giving back wakes someone only if needed.
+    waiting: AtomicU32,
     max_frames: u32,
     max_kib: u32,
     freed: Notify,
 }
 
-/// A share of a [`Budget`], given back when dropped (when the application takes the frame).
+/// A share of a [`Budget`] held on its own (by a request), given back when dropped.
 #[derive(Debug)]
 pub(crate) struct Share {
     budget: Arc<Budget>,
@@ -26,61 +38,101 @@ pub(crate) struct Share {
 
 impl Drop for Share {
     fn drop(&mut self) {
-        self.budget.frames.fetch_sub(1, Ordering::AcqRel);
-        self.budget.kib.fetch_sub(self.kib, Ordering::AcqRel);
-        self.budget.freed.notify_one();
+        self.budget.give(1, self.kib);
+    }
+}
+
+/// Counts a reader as waiting in [`Budget::take`] while it lives (also when the wait is
+/// cancelled).
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Budget {
     pub(crate) fn new(max_frames: u32, max_kib: u32) -> Self {
         Self {
-            frames: AtomicU32::new(0),
-            kib: AtomicU32::new(0),
+            used: AtomicU64::new(0),
+            waiting: AtomicU32::new(0),
             max_frames,
             max_kib,
             freed: Notify::new(),
         }
     }
 
-    /// One frame of `kib` KiB, if it fits now.
-    pub(crate) fn try_take(self: &Arc<Self>, kib: u32) -> Option<Share> {
-        let frames = self.frames.fetch_add(1, Ordering::AcqRel);
-        if frames >= self.max_frames {
-            self.frames.fetch_sub(1, Ordering::AcqRel);
-            return None;
+    /// One frame of `kib` KiB, if it fits now; the caller gives it back with
+    /// [`Budget::give`].
+    pub(crate) fn try_take_raw(&self, kib: u32) -> bool {
+        let mut used = self.used.load(Ordering::Acquire);
+        loop {
+            let (frames, used_kib) = unpack(used);
+            if frames >= self.max_frames || used_kib.saturating_add(kib) > self.max_kib {
+                return false;
+            }
+            // Cannot overflow: both halves stay within their maxima.
+            let next = pack(frames + 1, used_kib + kib);
+            match self
+                .used
+                .compare_exchange_weak(used, next, Ordering::SeqCst, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => used = actual,
+            }
         }
-        let used = self.kib.fetch_add(kib, Ordering::AcqRel);
-        if used.saturating_add(kib) > self.max_kib {
-            self.kib.fetch_sub(kib, Ordering::AcqRel);
-            self.frames.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Share {
-            budget: self.clone(),
-            kib,
-        })
     }
 
-    /// One frame of `kib` KiB, waiting for the application to make room.
-    pub(crate) async fn take(self: &Arc<Self>, kib: u32) -> Share {
+    /// One frame of `kib` KiB, waiting for the application to make room; the caller gives
+    /// it back with [`Budget::give`].
+    pub(crate) async fn take_raw(&self, kib: u32) {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
+            // Counted before the check, so a `give` that the check misses sees the count.
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting(&self.waiting);
             freed.as_mut().enable();
-            if let Some(share) = self.try_take(kib) {
-                return share;
+            if self.try_take_raw(kib) {
+                return;
             }
             freed.await;
         }
     }
 
+    /// Gives back `frames` frames of `kib` KiB in total.
+    pub(crate) fn give(&self, frames: u32, kib: u32) {
+        if frames == 0 && kib == 0 {
+            return;
+        }
+        self.used.fetch_sub(pack(frames, kib), Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_one();
+        }
+    }
+
+    /// One frame of `kib` KiB, if it fits now, as a share of its own.
+    pub(crate) fn try_take(self: &Arc<Self>, kib: u32) -> Option<Share> {
+        self.try_take_raw(kib).then(|| Share {
+            budget: self.clone(),
+            kib,
+        })
+    }
+
+    /// One frame of `kib` KiB, waiting for the application to make room, as a share of
+    /// its own.
+    pub(crate) async fn take(self: &Arc<Self>, kib: u32) -> Share {
+        self.take_raw(kib).await;
+        Share {
+            budget: self.clone(),
+            kib,
+        }
+    }
+
     /// Frames and KiB in use.
     pub(crate) fn used(&self) -> (u32, u32) {
-        (
-            self.frames.load(Ordering::Acquire),
-            self.kib.load(Ordering::Acquire),
-        )
+        unpack(self.used.load(Ordering::Acquire))
     }
 }
 
@@ -116,5 +168,22 @@ mod tests {
         drop(s);
         let _s = waiter.await.unwrap();
         assert_eq!(b.used(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_batched_give_wakes_a_raw_take() {
+        let b = Arc::new(Budget::new(2, 10));
+        assert!(b.try_take_raw(5) && b.try_take_raw(5));
+        assert!(!b.try_take_raw(0), "frames over budget");
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move { b.take_raw(3).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        b.give(2, 10);
+        waiter.await.unwrap();
+        assert_eq!(b.used(), (1, 3));
+        assert_eq!(b.waiting.load(Ordering::SeqCst), 0);
     }
 }

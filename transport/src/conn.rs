@@ -17,8 +17,7 @@ use crate::limits::{
     COALESCE_FRAME_BYTES, DELIVER_BATCH_FRAMES, FRAME_HEADER_BYTES, REQUEST_HANDLER_TIMEOUT,
     WRITE_BATCH_BYTES, WRITE_BATCH_FRAMES,
 };
-use crate::network::Delivery;
-use crate::network::Shared;
+use crate::network::{Batch, Request, Shared};
 use crate::peer::{Live, Peer};
 use crate::stats::Counters;
 
@@ -137,7 +136,7 @@ impl Drop for WakeNext<'_> {
 async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, class: Class) {
     let _wake = WakeNext(&peer, class);
     let mut stream: Option<SendStream> = None;
-    let mut batch = Vec::with_capacity(WRITE_BATCH_FRAMES);
+    let mut batch = crate::queue::Batch::with_capacity(WRITE_BATCH_FRAMES);
     let mut chunks: Vec<Bytes> = Vec::with_capacity(2 * WRITE_BATCH_FRAMES + 1);
     let mut small = bytes::BytesMut::new();
     loop {
@@ -180,14 +179,16 @@ async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, cla
         // from their own buffers, without a copy.
         let coalesced: usize = batch
             .iter()
-            .filter(|f| f.len() <= COALESCE_FRAME_BYTES)
-            .map(|f| f.len() + FRAME_HEADER_BYTES)
+            .filter(|(_, f)| f.len() <= COALESCE_FRAME_BYTES)
+            .map(|(_, f)| f.len() + FRAME_HEADER_BYTES)
             .sum();
         small.reserve(coalesced);
-        for frame in batch.drain(..) {
+        for (_, frame) in batch.drain(..) {
             bytes += frame.len() as u64;
             if frame.len() <= COALESCE_FRAME_BYTES {
-                small.extend_from_slice(&header(frame.len()));
+                // Checked by `check_outgoing`: the length fits in a u32 (T-2.1).
+                let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                small.extend_from_slice(&len.to_le_bytes());
                 small.extend_from_slice(&frame);
             } else {
                 if !small.is_empty() {
@@ -207,6 +208,9 @@ async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, cla
         chunks.clear();
         Counters::add(&shared.counters.frames_sent, frames);
         Counters::add(&shared.counters.bytes_sent, bytes);
+        // Let the senders and the connection run before taking the next batch, so that under
+        // load batches grow instead of the writer spinning on a few frames per write.
+        tokio::task::yield_now().await;
     }
 }
 
@@ -307,9 +311,9 @@ async fn read_admitted(
 }
 
 /// Hands a batch of frames to the inbox, if there is one.
-fn flush(shared: &Shared, class: Class, batch: &mut Vec<Delivery>) {
+fn flush(shared: &Shared, peer: &Arc<Peer>, class: Class, batch: &mut Batch) {
     if !batch.is_empty() {
-        shared.deliver_batch(class, std::mem::take(batch));
+        shared.deliver_batch(std::mem::replace(batch, Batch::new(peer.clone(), class)));
     }
 }
 
@@ -321,27 +325,29 @@ async fn read_uni(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, recv: 
     let Some(class) = read_class(&shared, &peer, &mut reader).await else {
         return;
     };
-    let mut batch = Vec::new();
+    // Frames taken into the batch hold their inbox budget; the batch gives back whatever
+    // it still holds if it is dropped undelivered.
+    let mut batch = Batch::new(peer.clone(), class);
     loop {
         if batch.len() >= DELIVER_BATCH_FRAMES || !reader.frame_buffered() {
-            flush(&shared, class, &mut batch);
+            flush(&shared, &peer, class, &mut batch);
         }
         let len = match reader.len().await {
             Ok(Some(len)) => len,
             Ok(None) => break,
             Err(e) => {
-                flush(&shared, class, &mut batch);
+                flush(&shared, &peer, class, &mut batch);
                 return frame_error(&shared, &peer, &e);
             }
         };
         if let Err(e) = check_len(len, shared.config.max_frame_bytes) {
-            flush(&shared, class, &mut batch);
+            flush(&shared, &peer, class, &mut batch);
             return frame_error(&shared, &peer, &e);
         }
         // T-5.3, then T-5.2; a wait means the peer is over its rate or budget.
         let wait = peer.rate_wait(len);
         if !wait.is_zero() {
-            flush(&shared, class, &mut batch);
+            flush(&shared, &peer, class, &mut batch);
             Counters::add(&shared.counters.rate_limited, 1);
             tokio::select! {
                 biased;
@@ -350,26 +356,24 @@ async fn read_uni(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, recv: 
             }
         }
         let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
-        let share = match peer.inbox.try_take(kib) {
-            Some(share) => share,
-            None => {
-                flush(&shared, class, &mut batch);
-                tokio::select! {
-                    biased;
-                    _ = conn.closed() => return,
-                    share = peer.inbox.take(kib) => share,
-                }
+        if !peer.inbox.try_take_raw(kib) {
+            flush(&shared, &peer, class, &mut batch);
+            tokio::select! {
+                biased;
+                _ = conn.closed() => return,
+                () = peer.inbox.take_raw(kib) => {}
             }
-        };
+        }
         match reader.body(len).await {
-            Ok(frame) => batch.push(Delivery::message(peer.clone(), class, frame, share)),
+            Ok(frame) => batch.push(frame, kib),
             Err(e) => {
-                flush(&shared, class, &mut batch);
+                peer.inbox.give(1, kib);
+                flush(&shared, &peer, class, &mut batch);
                 return frame_error(&shared, &peer, &e);
             }
         }
     }
-    flush(&shared, class, &mut batch);
+    flush(&shared, &peer, class, &mut batch);
 }
 
 /// Answers one inbound request stream (T-3.4): header, one frame, hand it to the
@@ -406,7 +410,7 @@ async fn serve_request(
         return;
     };
     let (tx, rx) = oneshot::channel();
-    shared.deliver(Delivery::request(
+    shared.deliver_request(Request::new(
         peer.clone(),
         class,
         frame,

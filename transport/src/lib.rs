@@ -67,7 +67,7 @@
 //!     let Some(Inbound::Message { from, class, frame }) = inbox_b.recv().await else {
 //!         panic!("expected a message");
 //!     };
-//!     assert_eq!((from, class), (a.public_key(), Class::Consensus));
+//!     assert_eq!((*from, class), (a.public_key(), Class::Consensus));
 //!     assert_eq!(shardnet_protocol::decode::<String>(&frame)?, "vote");
 //!
 //!     // Request/response: B answers A's sync request.

@@ -42,6 +42,8 @@ pub struct MemoryNetwork {
 #[derive(Clone, Debug)]
 pub struct MemorySender {
     me: PublicKey,
+    /// `me` as put in every [`Inbound`] this node sends.
+    from: Arc<PublicKey>,
     hub: Hub,
 }
 
@@ -77,6 +79,7 @@ impl MemoryNetwork {
         (
             MemorySender {
                 me: key,
+                from: Arc::new(key),
                 hub: self.hub.clone(),
             },
             MemoryInbox {
@@ -95,7 +98,7 @@ impl MemorySender {
         }
         let slot = hub
             .get(to)
-            .ok_or(TransportError::UnknownPeer(Box::new(*to)))?;
+            .ok_or_else(|| TransportError::UnknownPeer(Box::new(*to)))?;
         if slot.blocked.contains(&self.me) {
             return Ok(()); // the receiver refuses us: lost, as on a refused connection
         }
@@ -118,7 +121,7 @@ impl Sender for MemorySender {
         self.deliver(
             to,
             Inbound::Message {
-                from: self.me,
+                from: self.from.clone(),
                 class,
                 frame,
             },
@@ -147,7 +150,7 @@ impl Sender for MemorySender {
         self.deliver(
             to,
             Inbound::Request {
-                from: self.me,
+                from: self.from.clone(),
                 class,
                 frame,
                 reply: Responder::new(tx, MAX_FRAME_BYTES),

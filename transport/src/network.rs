@@ -1,6 +1,6 @@
 //! The QUIC network: one quinn endpoint per validator (`specs/transport.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,8 +21,8 @@ use crate::framing::check_outgoing;
 use crate::identity::Identity;
 use crate::keys::{CidGenerator, ResetKey, initial_cid_provider, subseed};
 use crate::limits::{
-    CONNECTION_RECEIVE_WINDOW_BYTES, HANDSHAKE_TIMEOUT, MAX_BIDI_STREAMS, MAX_PENDING_HANDSHAKES,
-    MAX_UNI_STREAMS, SEND_WINDOW_BYTES, STREAM_RECEIVE_WINDOW_BYTES,
+    CONNECTION_RECEIVE_WINDOW_BYTES, DELIVER_BATCH_FRAMES, HANDSHAKE_TIMEOUT, MAX_BIDI_STREAMS,
+    MAX_PENDING_HANDSHAKES, MAX_UNI_STREAMS, SEND_WINDOW_BYTES, STREAM_RECEIVE_WINDOW_BYTES,
 };
 use crate::peer::{Peer, supervise};
 use crate::queue::Pushed;
@@ -61,30 +61,76 @@ impl Socket {
     }
 }
 
-/// An inbound item with the inbox budget it holds. Kept small (the sender is an `Arc`, not
-/// a 200-byte parsed key) because it is moved several times per frame; the public
-/// [`Inbound`] is built when the application takes it.
+/// Frames of one class from one peer, handed to the inbox together (T-5.5). Each frame
+/// holds its share of the peer's inbox budget (T-5.2) until the application takes it; frames
+/// dropped untaken (the inbox was dropped) give theirs back. The sender is the batch's one
+/// `Arc<Peer>`, not a field per frame.
 #[derive(Debug)]
-pub(crate) struct Delivery {
+pub(crate) struct Batch {
     peer: Arc<Peer>,
     class: Class,
-    frame: Bytes,
-    reply: Option<Responder>,
-    _permits: Permits,
+    /// Frames and the KiB of budget each holds.
+    frames: VecDeque<(Bytes, u32)>,
 }
 
-impl Delivery {
-    pub(crate) fn message(peer: Arc<Peer>, class: Class, frame: Bytes, permits: Permits) -> Self {
+impl Batch {
+    pub(crate) fn new(peer: Arc<Peer>, class: Class) -> Self {
         Self {
             peer,
             class,
-            frame,
-            reply: None,
-            _permits: permits,
+            frames: VecDeque::with_capacity(DELIVER_BATCH_FRAMES),
         }
     }
 
-    pub(crate) fn request(
+    /// Adds a frame that holds `kib` KiB of the peer's budget (taken by the caller).
+    pub(crate) fn push(&mut self, frame: Bytes, kib: u32) {
+        self.frames.push_back((frame, kib));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// The next frame in its public form; its budget is given back here, as the
+    /// application takes it.
+    fn next(&mut self) -> Option<Inbound> {
+        let (frame, kib) = self.frames.pop_front()?;
+        self.peer.inbox.give(1, kib);
+        Some(Inbound::Message {
+            from: self.peer.shared_key.clone(),
+            class: self.class,
+            frame,
+        })
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        let frames = u32::try_from(self.frames.len()).unwrap_or(u32::MAX);
+        let kib = self
+            .frames
+            .iter()
+            .fold(0u32, |sum, (_, kib)| sum.saturating_add(*kib));
+        self.peer.inbox.give(frames, kib);
+    }
+}
+
+/// An inbound request with the inbox budget it holds.
+#[derive(Debug)]
+pub(crate) struct Request {
+    peer: Arc<Peer>,
+    class: Class,
+    frame: Bytes,
+    reply: Responder,
+    _permits: Permits,
+}
+
+impl Request {
+    pub(crate) fn new(
         peer: Arc<Peer>,
         class: Class,
         frame: Bytes,
@@ -95,25 +141,28 @@ impl Delivery {
             peer,
             class,
             frame,
-            reply: Some(reply),
+            reply,
             _permits: permits,
         }
     }
 
     /// The public form; the inbox budget (T-5.2) is released here, as the application takes
-    /// the frame.
+    /// the request.
     fn into_inbound(self) -> Inbound {
-        let (from, class, frame) = (self.peer.key, self.class, self.frame);
-        match self.reply {
-            None => Inbound::Message { from, class, frame },
-            Some(reply) => Inbound::Request {
-                from,
-                class,
-                frame,
-                reply,
-            },
+        Inbound::Request {
+            from: self.peer.shared_key.clone(),
+            class: self.class,
+            frame: self.frame,
+            reply: self.reply,
         }
     }
+}
+
+/// What goes through a class's inbox channel, in arrival order.
+#[derive(Debug)]
+enum Delivery {
+    Frames(Batch),
+    Request(Request),
 }
 
 /// State shared by the handles and every task of one network.
@@ -126,7 +175,7 @@ pub(crate) struct Shared {
     pub(crate) client_config: quinn::ClientConfig,
     pub(crate) access: Arc<Access>,
     peers: Mutex<BTreeMap<PublicKey, Arc<Peer>>>,
-    inbox: [mpsc::UnboundedSender<Vec<Delivery>>; 3],
+    inbox: [mpsc::UnboundedSender<Delivery>; 3],
     pub(crate) counters: Counters,
     pub(crate) shutdown: watch::Sender<bool>,
     /// Mirrors `shutdown`, for the per-send check without a lock.
@@ -148,20 +197,22 @@ impl Shared {
         self.peers().get(key).cloned()
     }
 
-    /// Hands an inbound item to the application. The inbox channel is unbounded, but what
-    /// each peer can have in it is bounded by its permits (T-5.2).
-    pub(crate) fn deliver(&self, delivery: Delivery) {
-        let class = delivery.class;
-        self.deliver_batch(class, vec![delivery]);
+    /// Hands a request to the application. The inbox channel is unbounded, but what each
+    /// peer can have in it is bounded by its budget (T-5.2).
+    pub(crate) fn deliver_request(&self, request: Request) {
+        Counters::add(&self.counters.frames_received, 1);
+        Counters::add(&self.counters.bytes_received, request.frame.len() as u64);
+        // A send fails only when the application dropped its inbox: nothing to do then (the
+        // budget is given back as the item drops).
+        let _ = self.inbox[request.class.index()].send(Delivery::Request(request));
     }
 
-    /// Hands frames of one class to the application, in order.
-    pub(crate) fn deliver_batch(&self, class: Class, batch: Vec<Delivery>) {
-        let bytes: usize = batch.iter().map(|d| d.frame.len()).sum();
+    /// Hands frames of one class from one peer to the application, in order.
+    pub(crate) fn deliver_batch(&self, batch: Batch) {
+        let bytes: usize = batch.frames.iter().map(|(f, _)| f.len()).sum();
         Counters::add(&self.counters.frames_received, batch.len() as u64);
         Counters::add(&self.counters.bytes_received, bytes as u64);
-        // A send fails only when the application dropped its inbox: nothing to do then.
-        let _ = self.inbox[class.index()].send(batch);
+        let _ = self.inbox[batch.class.index()].send(Delivery::Frames(batch));
     }
 
     /// T-7.1: refuse the peer for `block_duration`, close its connection, drop its queue.
@@ -208,10 +259,40 @@ pub struct Network {
 /// The receiving half of a [`Network`]: implements [`Receiver`].
 #[derive(Debug)]
 pub struct Inbox {
-    rx: [mpsc::UnboundedReceiver<Vec<Delivery>>; 3],
-    /// Received batches not yet handed out, per class.
-    pending: [std::collections::VecDeque<Delivery>; 3],
+    rx: [mpsc::UnboundedReceiver<Delivery>; 3],
+    /// The batch being handed out, per class.
+    current: [Option<Batch>; 3],
     stop: watch::Receiver<bool>,
+}
+
+impl Inbox {
+    /// The next item of the class at `index` that is already here, without waiting.
+    fn buffered(&mut self, index: usize) -> Option<Inbound> {
+        loop {
+            if let Some(batch) = &mut self.current[index] {
+                if let Some(inbound) = batch.next() {
+                    return Some(inbound);
+                }
+                self.current[index] = None;
+            }
+            let delivery = self.rx[index].try_recv().ok()?;
+            if let Some(inbound) = self.start(index, delivery) {
+                return Some(inbound);
+            }
+        }
+    }
+
+    /// The first item of a delivery; the rest of a batch is kept for the next calls.
+    fn start(&mut self, index: usize, delivery: Delivery) -> Option<Inbound> {
+        match delivery {
+            Delivery::Request(request) => Some(request.into_inbound()),
+            Delivery::Frames(mut batch) => {
+                let first = batch.next();
+                self.current[index] = Some(batch);
+                first
+            }
+        }
+    }
 }
 
 pub(crate) fn transport_config(config: &Config) -> Result<TransportConfig, TransportError> {
@@ -306,7 +387,7 @@ impl Network {
         });
         let inbox = Inbox {
             rx: [c_rx, s_rx, l_rx],
-            pending: Default::default(),
+            current: Default::default(),
             stop: shared.shutdown.subscribe(),
         };
         let network = Self {
@@ -366,17 +447,30 @@ impl Network {
     }
 
     fn registered(&self, key: &PublicKey) -> Result<Arc<Peer>, TransportError> {
+        self.with_registered(key, Arc::clone)
+    }
+
+    /// Runs `f` on the peer `key` under the registry lock, after the checks of every send:
+    /// running, registered, not blocked (T-7.1). For the per-frame paths, which then need
+    /// no reference count of their own on the peer.
+    fn with_registered<R>(
+        &self,
+        key: &PublicKey,
+        f: impl FnOnce(&Arc<Peer>) -> R,
+    ) -> Result<R, TransportError> {
         let shared = self.shared();
         if shared.is_stopped() {
             return Err(TransportError::Shutdown);
         }
-        let peer = shared
-            .peer(key)
-            .ok_or(TransportError::UnknownPeer(Box::new(*key)))?;
+        // Lock order: registry, then the peer's queues or the block list.
+        let peers = shared.peers();
+        let peer = peers
+            .get(key)
+            .ok_or_else(|| TransportError::UnknownPeer(Box::new(*key)))?;
         if shared.access.blocked_until(key).is_some() {
             return Err(TransportError::Blocked(Box::new(*key)));
         }
-        Ok(peer)
+        Ok(f(peer))
     }
 
     /// Like [`Sender::send`], but waits for room in the queue instead of applying the
@@ -388,21 +482,36 @@ impl Network {
         frame: Bytes,
     ) -> Result<(), TransportError> {
         check_outgoing(&frame, self.shared().config.max_frame_bytes)?;
-        let peer = self.registered(to)?;
         // Fast path: room in the queue.
-        if let Pushed::Queued { .. } = peer.queues.push(class, frame.clone(), Instant::now(), true)
-        {
-            return Ok(());
-        }
+        let now = Instant::now();
+        let frame =
+            match self.with_registered(to, |peer| peer.queues.push(class, frame, now, true))? {
+                Pushed::Queued { .. } => return Ok(()),
+                Pushed::Full(frame) => frame,
+            };
+        // Boxed so that the future of the fast path, which a producer creates per frame,
+        // stays small.
+        Box::pin(self.wait_for_room(to, class, frame)).await
+    }
+
+    /// The slow path of [`Network::send_wait`]: waits until `frame` fits in the queue.
+    async fn wait_for_room(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        mut frame: Bytes,
+    ) -> Result<(), TransportError> {
         let mut stop = self.shared().shutdown.subscribe();
         loop {
             let peer = self.registered(to)?;
+            let _waiter = peer.queues.wait_for_space(class);
             let space = peer.queues.space(class).notified();
             tokio::pin!(space);
             space.as_mut().enable();
-            match peer.queues.push(class, frame.clone(), Instant::now(), true) {
+            match peer.queues.push(class, frame, Instant::now(), true) {
                 Pushed::Queued { .. } => return Ok(()),
-                Pushed::Full => {
+                Pushed::Full(back) => {
+                    frame = back;
                     tokio::select! {
                         biased;
                         _ = stop.wait_for(|s| *s) => return Err(TransportError::Shutdown),
@@ -484,13 +593,13 @@ impl Sender for Network {
     fn send(&self, to: &PublicKey, class: Class, frame: Bytes) -> Result<(), TransportError> {
         let shared = self.shared();
         check_outgoing(&frame, shared.config.max_frame_bytes)?;
-        let peer = self.registered(to)?;
-        match peer.queues.push(class, frame, Instant::now(), false) {
+        let now = Instant::now();
+        match self.with_registered(to, |peer| peer.queues.push(class, frame, now, false))? {
             Pushed::Queued { dropped } => {
                 Counters::add(&shared.counters.dropped_oldest, dropped as u64);
                 Ok(())
             }
-            Pushed::Full => {
+            Pushed::Full(_) => {
                 Counters::add(&shared.counters.refused_full, 1);
                 Err(TransportError::QueueFull {
                     peer: Box::new(*to),
@@ -546,30 +655,28 @@ impl Blocker for Network {
 impl Receiver for Inbox {
     async fn recv(&mut self) -> Option<Inbound> {
         // Whatever is already here, by priority (T-3.3), without building a select.
-        for (rx, pending) in self.rx.iter_mut().zip(self.pending.iter_mut()) {
-            if pending.is_empty()
-                && let Ok(batch) = rx.try_recv()
-            {
-                pending.extend(batch);
-            }
-            if let Some(delivery) = pending.pop_front() {
-                return Some(delivery.into_inbound());
+        for class in Class::ALL {
+            if let Some(inbound) = self.buffered(class.index()) {
+                return Some(inbound);
             }
         }
-        let [consensus, sync, lanes] = &mut self.rx;
-        // `biased`: consensus before sync before lanes (T-3.3), and a fixed branch order so
-        // simulations replay without `--cfg tokio_unstable`.
-        let (class, batch) = tokio::select! {
-            biased;
-            Some(b) = consensus.recv() => (Class::Consensus, b),
-            Some(b) = sync.recv() => (Class::Sync, b),
-            Some(b) = lanes.recv() => (Class::Lanes, b),
-            _ = self.stop.wait_for(|s| *s) => return None,
-            else => return None,
-        };
-        let pending = &mut self.pending[class.index()];
-        pending.extend(batch);
-        pending.pop_front().map(Delivery::into_inbound)
+        loop {
+            let [consensus, sync, lanes] = &mut self.rx;
+            // `biased`: consensus before sync before lanes (T-3.3), and a fixed branch order
+            // so simulations replay without `--cfg tokio_unstable`.
+            let (class, delivery) = tokio::select! {
+                biased;
+                Some(d) = consensus.recv() => (Class::Consensus, d),
+                Some(d) = sync.recv() => (Class::Sync, d),
+                Some(d) = lanes.recv() => (Class::Lanes, d),
+                _ = self.stop.wait_for(|s| *s) => return None,
+                else => return None,
+            };
+            // Batches are never empty, so this returns at once.
+            if let Some(inbound) = self.start(class.index(), delivery) {
+                return Some(inbound);
+            }
+        }
     }
 }
 

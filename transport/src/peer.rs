@@ -34,6 +34,9 @@ pub(crate) struct Live {
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) key: PublicKey,
+    /// The same key as handed to the application in every [`crate::Inbound`] from this peer
+    /// (one reference count, not a copy of the parsed key, per frame).
+    pub(crate) shared_key: Arc<PublicKey>,
     addr: Mutex<Option<SocketAddr>>,
     pub(crate) queues: SendQueues,
     /// The connection in use, if any (T-6.1: at most one per peer).
@@ -50,6 +53,7 @@ impl Peer {
     pub(crate) fn new(key: PublicKey, addr: Option<SocketAddr>, config: &Config) -> Self {
         Self {
             key,
+            shared_key: Arc::new(key),
             addr: Mutex::new(addr),
             queues: SendQueues::new(config.queues),
             live: watch::Sender::new(None),

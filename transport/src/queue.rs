@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,13 +44,17 @@ pub struct QueueLimits {
 pub(crate) enum Pushed {
     /// Queued; this many older frames were dropped to make room.
     Queued { dropped: usize },
-    /// Refused: the queue is full.
-    Full,
+    /// Refused: the queue is full. The frame is handed back, so a caller that waits for
+    /// room needs no copy of it.
+    Full(Bytes),
 }
+
+/// Queued frames with the time each was queued.
+pub(crate) type Batch = VecDeque<(Instant, Bytes)>;
 
 #[derive(Debug, Default)]
 struct ClassQueue {
-    frames: VecDeque<(Instant, Bytes)>,
+    frames: Batch,
     bytes: usize,
 }
 
@@ -60,6 +65,18 @@ pub(crate) struct SendQueues {
     queues: Mutex<[ClassQueue; 3]>,
     ready: [Notify; 3],
     space: [Notify; 3],
+    /// Senders registered on `space`, per class, so that taking frames costs no wake-up
+    /// (and no lock inside `Notify`) when nobody waits for room.
+    space_waiters: [AtomicUsize; 3],
+}
+
+/// Counts a sender as waiting for room in one class while it lives.
+pub(crate) struct SpaceWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for SpaceWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl SendQueues {
@@ -69,6 +86,7 @@ impl SendQueues {
             queues: Mutex::new(Default::default()),
             ready: Default::default(),
             space: Default::default(),
+            space_waiters: Default::default(),
         }
     }
 
@@ -80,6 +98,9 @@ impl SendQueues {
 
     /// Queues `frame` under the class's policy (T-4.2, T-4.3), or under `Refuse` when
     /// `refuse` is set whatever the policy.
+    ///
+    /// The class's writer is woken only when the queue was empty: a writer drains its queue
+    /// before it waits again, so frames pushed behind others need no wake-up of their own.
     pub(crate) fn push(&self, class: Class, frame: Bytes, now: Instant, refuse: bool) -> Pushed {
         let limits = self.limits[class.index()];
         let mut queues = self.lock();
@@ -90,7 +111,7 @@ impl SendQueues {
         let mut dropped = 0;
         if !fits(q) {
             if refuse || limits.policy == QueuePolicy::Refuse {
-                return Pushed::Full;
+                return Pushed::Full(frame);
             }
             while !fits(q) {
                 let Some((_, old)) = q.frames.pop_front() else {
@@ -100,53 +121,63 @@ impl SendQueues {
                 dropped += 1;
             }
         }
+        let was_empty = q.frames.is_empty();
         q.bytes += frame.len();
         q.frames.push_back((now, frame));
         drop(queues);
-        self.ready[class.index()].notify_one();
+        if was_empty {
+            self.ready[class.index()].notify_one();
+        }
         Pushed::Queued { dropped }
     }
 
-    /// Moves up to `max` frames of `class` into `out`, and at most `max_bytes` unless the
-    /// first frame alone is larger, skipping stale ones (T-4.2). Returns how many stale
-    /// frames were dropped.
+    /// Moves up to `max` frames of `class` into `out` (empty on entry), and at most
+    /// `max_bytes` unless the first frame alone is larger, then drops the stale ones among
+    /// them (T-4.2). Returns how many stale frames were dropped.
+    ///
+    /// When the whole queue is within both bounds (the usual case) it is swapped with `out`
+    /// instead of moved frame by frame, so the lock that every send takes is held for a
+    /// constant time, not for a whole batch.
     pub(crate) fn pop_batch(
         &self,
         class: Class,
         now: Instant,
         max: usize,
         max_bytes: usize,
-        out: &mut Vec<Bytes>,
+        out: &mut Batch,
     ) -> usize {
-        let stale_after = self.limits[class.index()].stale_after;
-        let mut stale = 0;
-        let mut taken = 0;
+        debug_assert!(out.is_empty());
         let mut queues = self.lock();
         let q = &mut queues[class.index()];
-        while out.len() < max {
-            if !out.is_empty()
-                && q.frames
-                    .front()
-                    .is_some_and(|(_, f)| taken + f.len() > max_bytes)
-            {
-                break;
+        if q.frames.len() <= max && q.bytes <= max_bytes {
+            std::mem::swap(&mut q.frames, out);
+            q.bytes = 0;
+        } else {
+            let mut taken = 0;
+            while out.len() < max {
+                match q.frames.front() {
+                    Some((_, f)) if out.is_empty() || taken + f.len() <= max_bytes => {}
+                    _ => break,
+                }
+                let Some((queued_at, frame)) = q.frames.pop_front() else {
+                    break;
+                };
+                q.bytes -= frame.len();
+                taken += frame.len();
+                out.push_back((queued_at, frame));
             }
-            let Some((queued_at, frame)) = q.frames.pop_front() else {
-                break;
-            };
-            q.bytes -= frame.len();
-            if stale_after.is_some_and(|s| now.saturating_duration_since(queued_at) > s) {
-                stale += 1;
-                continue;
-            }
-            taken += frame.len();
-            out.push(frame);
         }
         drop(queues);
-        if !out.is_empty() || stale > 0 {
+        let taken = out.len();
+        if let Some(stale_after) = self.limits[class.index()].stale_after {
+            out.retain(|(queued_at, _)| now.saturating_duration_since(*queued_at) <= stale_after);
+        }
+        // A sender counts itself in `space_waiters` before it looks at the queue (under the
+        // lock taken above), so one that found the queue full is counted here.
+        if taken > 0 && self.space_waiters[class.index()].load(Ordering::SeqCst) > 0 {
             self.space[class.index()].notify_waiters();
         }
-        stale
+        taken - out.len()
     }
 
     /// Drops everything queued (the peer was blocked or removed).
@@ -174,9 +205,18 @@ impl SendQueues {
         &self.ready[class.index()]
     }
 
-    /// Woken when frames of `class` leave the queue.
+    /// Woken when frames of `class` leave the queue, for senders counted by
+    /// [`Self::wait_for_space`].
     pub(crate) fn space(&self, class: Class) -> &Notify {
         &self.space[class.index()]
+    }
+
+    /// Counts the caller as waiting for room in `class` until the guard is dropped; take it
+    /// before the `space` wake-up is enabled and the queue checked again.
+    pub(crate) fn wait_for_space(&self, class: Class) -> SpaceWaiter<'_> {
+        let waiters = &self.space_waiters[class.index()];
+        waiters.fetch_add(1, Ordering::SeqCst);
+        SpaceWaiter(waiters)
     }
 }
 
@@ -226,8 +266,9 @@ mod tests {
             q.push(Class::Consensus, f(4, 8), t, false),
             Pushed::Queued { dropped: 1 }
         );
-        let mut out = Vec::new();
+        let mut out = Batch::new();
         q.pop_batch(Class::Consensus, t, 10, 100, &mut out);
+        let out: Vec<Bytes> = out.into_iter().map(|(_, f)| f).collect();
         assert_eq!(out, vec![f(2, 1), f(3, 1), f(4, 8)]);
     }
 
@@ -241,12 +282,21 @@ mod tests {
                 Pushed::Queued { .. }
             ));
         }
-        assert_eq!(q.push(Class::Sync, f(9, 1), t, false), Pushed::Full);
-        assert_eq!(q.push(Class::Lanes, f(9, 11), t, false), Pushed::Full);
+        assert_eq!(
+            q.push(Class::Sync, f(9, 1), t, false),
+            Pushed::Full(f(9, 1))
+        );
+        assert_eq!(
+            q.push(Class::Lanes, f(9, 11), t, false),
+            Pushed::Full(f(9, 11))
+        );
         for i in 0..3 {
             q.push(Class::Consensus, f(i, 1), t, false);
         }
-        assert_eq!(q.push(Class::Consensus, f(9, 1), t, true), Pushed::Full);
+        assert_eq!(
+            q.push(Class::Consensus, f(9, 1), t, true),
+            Pushed::Full(f(9, 1))
+        );
         assert_eq!(q.depth(Class::Sync), (3, 3));
     }
 
@@ -256,7 +306,7 @@ mod tests {
         let t = Instant::now();
         q.push(Class::Consensus, f(1, 1), t, false);
         q.push(Class::Consensus, f(2, 1), t + Duration::from_secs(4), false);
-        let mut out = Vec::new();
+        let mut out = Batch::new();
         let stale = q.pop_batch(
             Class::Consensus,
             t + Duration::from_secs(6),
@@ -264,6 +314,27 @@ mod tests {
             100,
             &mut out,
         );
+        let out: Vec<Bytes> = out.into_iter().map(|(_, f)| f).collect();
         assert_eq!((stale, out), (1, vec![f(2, 1)]));
+    }
+
+    #[test]
+    fn batches_are_bounded_by_frames_and_bytes() {
+        let q = queues();
+        let t = Instant::now();
+        for i in 0..3 {
+            q.push(Class::Consensus, f(i, 3), t, false);
+        }
+        let take = |max, max_bytes| {
+            let mut out = Batch::new();
+            q.pop_batch(Class::Consensus, t, max, max_bytes, &mut out);
+            out.into_iter().map(|(_, f)| f).collect::<Vec<_>>()
+        };
+        assert_eq!(take(2, 100), vec![f(0, 3), f(1, 3)]);
+        q.push(Class::Consensus, f(3, 3), t, false);
+        // Over the byte bound: as many whole frames as fit, and at least one.
+        assert_eq!(take(10, 4), vec![f(2, 3)]);
+        assert_eq!(take(10, 1), vec![f(3, 3)]);
+        assert_eq!(q.depth(Class::Consensus), (0, 0));
     }
 }

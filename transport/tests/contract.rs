@@ -40,7 +40,7 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
         let Inbound::Message { from, class, frame } = next(&mut b.inbox).await else {
             panic!("expected a message");
         };
-        assert_eq!(from, a.key);
+        assert_eq!(*from, a.key);
         let (tag, i): (u8, u32) = decode(&frame).unwrap();
         assert_eq!(tag, class.tag());
         assert_eq!(i, next_index[tag as usize], "order within {class}");

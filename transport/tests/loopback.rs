@@ -39,7 +39,7 @@ async fn four_node_mesh_delivers_every_class_and_requests() {
             };
             let (i, to, tag): (u8, u8, u8) = decode(&frame).unwrap();
             assert_eq!((to as usize, tag), (j, class.tag()));
-            assert_eq!(from, keys[i as usize]);
+            assert_eq!(*from, keys[i as usize]);
             got.insert((i, tag));
         }
     }
@@ -568,4 +568,43 @@ fn rss_bytes() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// A receiver that does not read holds at most its inbox budget per peer; the peer's stream
+/// is then not read, and resumes as the application takes frames, in order, with nothing
+/// lost and the whole budget given back at the end (T-5.2, T-5.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_inbox_budget_pauses_the_peer_until_frames_are_taken() {
+    const BUDGET: u32 = 8;
+    const FRAMES: u32 = 500;
+    let mut nodes = mesh_with(2, |i| {
+        let mut c = config(i as u64);
+        if i == 0 {
+            c.inbox_frames_per_peer = BUDGET;
+        }
+        c
+    });
+    let (ka, kb) = (nodes[0].0.public_key(), nodes[1].0.public_key());
+    let (_, sender, _inbox_b) = nodes.remove(1);
+    let (_, receiver, mut inbox) = nodes.remove(0);
+    assert!(sender.wait_connected(&ka, SOON).await);
+    let producer = tokio::spawn(async move {
+        for i in 0..FRAMES {
+            sender.send_wait(&ka, Class::Sync, frame(&i)).await.unwrap();
+        }
+        sender
+    });
+    // Nobody reads: the inbox fills up to the budget and no further.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = receiver.peer_stats(&kb).unwrap().inbox_frames;
+    assert!(held > 0 && held <= BUDGET, "inbox holds {held}");
+    for i in 0..FRAMES {
+        let m = recv_within(&mut inbox, SOON).await.expect("frame");
+        assert_eq!((*m.from(), m.class()), (kb, Class::Sync));
+        assert_eq!(decode::<u32>(m.frame()).unwrap(), i);
+        assert!(receiver.peer_stats(&kb).unwrap().inbox_frames <= BUDGET);
+    }
+    let _sender = producer.await.unwrap();
+    assert_eq!(receiver.peer_stats(&kb).unwrap().inbox_frames, 0);
+    assert_eq!(receiver.peer_stats(&kb).unwrap().inbox_kib, 0);
 }
