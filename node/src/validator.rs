@@ -232,9 +232,10 @@ impl Validator {
                     status: thread_status,
                 };
                 if let Err(e) = run.run(&rx)
-                    && let Ok(mut s) = run.status.lock() {
-                        s.fatal = Some(format!("{e:#}"));
-                    }
+                    && let Ok(mut s) = run.status.lock()
+                {
+                    s.fatal = Some(format!("{e:#}"));
+                }
             })?;
         Ok(Self {
             status,
