@@ -9,7 +9,9 @@
 //!   executor (off the async threads); a tokio task feeds it the network's messages.
 //! - [`ledger`]: committed blocks with their finality proofs, in sled, for restarts and sync.
 //! - [`devnet`]: a local cluster on loopback, with prefunded development accounts.
+//! - [`config`]: `node.toml` and key files, for one validator per machine (`shardnet run`).
 
+pub mod config;
 pub mod devnet;
 pub mod ledger;
 pub mod validator;

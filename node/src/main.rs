@@ -23,6 +23,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a new validator key file (hex ed25519 seed, mode 0600) and print its public key.
+    Keygen {
+        /// Where to write the key.
+        #[arg(long, default_value = "validator.key")]
+        out: PathBuf,
+    },
+    /// Build a genesis file from a TOML list of validators (`[[validators]]` with public_key,
+    /// stake, address, shard), with prefunded development accounts.
+    Genesis {
+        /// The validators file.
+        #[arg(long)]
+        validators: PathBuf,
+        /// Number of shards.
+        #[arg(long, default_value_t = 1)]
+        shards: u16,
+        /// EIP-155 chain id.
+        #[arg(long, default_value_t = 1337)]
+        chain_id: u64,
+        /// Development accounts to prefund (10,000 ETH each); 0 for none.
+        #[arg(long, default_value_t = 10)]
+        dev_accounts: usize,
+        /// Where to write the genesis.
+        #[arg(long, default_value = "genesis.toml")]
+        out: PathBuf,
+    },
+    /// Run one validator from a config file (see `node.toml` in the README).
+    Run {
+        /// The node config.
+        #[arg(long, default_value = "node.toml")]
+        config: PathBuf,
+    },
     /// Start a local cluster: every validator its own QUIC endpoint on 127.0.0.1, its own
     /// sled database, prefunded development accounts. Ctrl-C stops it; running again with the
     /// same --data-dir resumes.
@@ -73,6 +104,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Statetest { path, show } => statetest(&path, show),
+        Command::Keygen { out } => keygen(&out),
+        Command::Genesis {
+            validators,
+            shards,
+            chain_id,
+            dev_accounts,
+            out,
+        } => genesis(&validators, shards, chain_id, dev_accounts, &out),
+        Command::Run { config } => run_validator(&config),
         Command::Devnet {
             shards,
             validators,
@@ -169,6 +209,128 @@ fn devnet(
         "stopped cleanly; resume with --data-dir {}",
         cfg.data_dir.display()
     );
+    Ok(code)
+}
+
+fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !out.exists(),
+        "{} exists; refusing to overwrite a key",
+        out.display()
+    );
+    let key = shardnet_protocol::SecretKey::generate(&mut rand_core::OsRng);
+    write_secret(out, &format!("0x{}\n", hex_encode(&key.to_bytes())))?;
+    println!("public key {}", key.public_key());
+    println!("key written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn genesis(
+    validators: &std::path::Path,
+    shards: u16,
+    chain_id: u64,
+    dev_accounts: usize,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Validators {
+        validators: Vec<shardnet_protocol::GenesisValidator>,
+    }
+    let text = std::fs::read_to_string(validators)
+        .with_context(|| format!("reading {}", validators.display()))?;
+    let list: Validators =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", validators.display()))?;
+    let balance = alloy_primitives::U256::from(10_000u64)
+        * alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18));
+    let genesis = shardnet_protocol::Genesis {
+        chain_id: shardnet_protocol::ChainId(chain_id),
+        timestamp_ms: 0,
+        shard_map: shardnet_protocol::ShardMap::new(
+            shards,
+            shardnet_protocol::ShardMapScheme::LowBits,
+        ),
+        validators: list.validators,
+        accounts: (0..dev_accounts as u64)
+            .map(|i| shardnet_protocol::GenesisAccount {
+                address: shardnet_node::devnet::dev_account(i).address,
+                balance,
+            })
+            .collect(),
+    };
+    genesis
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", validators.display()))?;
+    std::fs::write(out, genesis.to_toml()).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "genesis for {} validators in {shards} shard(s) written to {}",
+        genesis.validators.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let loaded = shardnet_node::config::load(config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let consensus = shardnet_consensus::Config {
+        min_block_interval_ms: loaded.config.block_interval_ms,
+        ..shardnet_consensus::Config::default()
+    };
+    let validator = shardnet_node::validator::Validator::start(
+        shardnet_node::validator::ValidatorConfig {
+            key: loaded.key,
+            genesis: loaded.genesis,
+            data_dir: loaded.config.data_dir.clone(),
+            socket: None,
+            consensus,
+        },
+        rt.handle(),
+    )?;
+    let s = validator.status();
+    println!(
+        "validator {} of shard {} running; data in {}",
+        s.index.0,
+        s.shard.0,
+        loaded.config.data_dir.display()
+    );
+    let code = rt.block_on(async {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                biased;
+                _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
+                _ = ticker.tick() => {}
+            }
+            let s = validator.status();
+            if let Some(f) = s.fatal {
+                eprintln!("stopped: {f}");
+                break ExitCode::FAILURE;
+            }
+            println!(
+                "height {} round {} head {} root {}",
+                s.height, s.round, s.head, s.state_root
+            );
+        }
+    });
+    rt.block_on(validator.shutdown());
     Ok(code)
 }
 
