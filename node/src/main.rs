@@ -168,41 +168,34 @@ fn devnet(
     }
     println!("\nJSON-RPC: not yet (issue 8). Ctrl-C to stop.\n");
     let started = std::time::Instant::now();
-    let code = rt.block_on(async {
-        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                biased;
-                _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
-                _ = ticker.tick() => {}
-            }
-            let statuses = net.statuses();
-            if let Some(f) = statuses.iter().find_map(|s| s.fatal.clone()) {
-                eprintln!("a validator stopped: {f}");
-                break ExitCode::FAILURE;
-            }
-            let secs = started.elapsed().as_secs_f64().max(1e-3);
-            let mut line = format!("[{:>6.1}s]", started.elapsed().as_secs_f64());
-            for shard in 0..cfg.shards {
-                let of: Vec<_> = statuses.iter().filter(|s| s.shard.0 == shard).collect();
-                let heights: Vec<String> = of.iter().map(|s| s.height.to_string()).collect();
-                let txs = of.iter().map(|s| s.committed_txs).max().unwrap_or(0);
-                let agree = of
-                    .windows(2)
-                    .all(|w| w[0].height != w[1].height || w[0].state_root == w[1].state_root);
-                line.push_str(&format!(
-                    "  shard {shard}: heights [{}] round {} tx/s {:.1}{}",
-                    heights.join(" "),
-                    of.iter().map(|s| s.round).max().unwrap_or(0),
-                    txs as f64 / secs,
-                    if agree { "" } else { " ROOTS DIFFER" }
-                ));
-            }
-            println!("{line}");
-            if until_height.is_some_and(|h| statuses.iter().all(|s| s.height >= h)) {
-                break ExitCode::SUCCESS;
-            }
+    let code = every_second_until_ctrl_c(&rt, || {
+        let statuses = net.statuses();
+        if let Some(f) = statuses.iter().find_map(|s| s.fatal.clone()) {
+            eprintln!("a validator stopped: {f}");
+            return Some(ExitCode::FAILURE);
         }
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        let mut line = format!("[{:>6.1}s]", started.elapsed().as_secs_f64());
+        for shard in 0..cfg.shards {
+            let of: Vec<_> = statuses.iter().filter(|s| s.shard.0 == shard).collect();
+            let heights: Vec<String> = of.iter().map(|s| s.height.to_string()).collect();
+            let txs = of.iter().map(|s| s.committed_txs).max().unwrap_or(0);
+            let agree = of
+                .windows(2)
+                .all(|w| w[0].height != w[1].height || w[0].state_root == w[1].state_root);
+            line.push_str(&format!(
+                "  shard {shard}: heights [{}] round {} tx/s {:.1}{}",
+                heights.join(" "),
+                of.iter().map(|s| s.round).max().unwrap_or(0),
+                txs as f64 / secs,
+                if agree { "" } else { " ROOTS DIFFER" }
+            ));
+        }
+        println!("{line}");
+        if until_height.is_some_and(|h| statuses.iter().all(|s| s.height >= h)) {
+            return Some(ExitCode::SUCCESS);
+        }
+        None
     });
     rt.block_on(net.shutdown());
     println!(
@@ -311,27 +304,40 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         s.shard.0,
         loaded.config.data_dir.display()
     );
-    let code = rt.block_on(async {
+    let code = every_second_until_ctrl_c(&rt, || {
+        let s = validator.status();
+        if let Some(f) = s.fatal {
+            eprintln!("stopped: {f}");
+            return Some(ExitCode::FAILURE);
+        }
+        println!(
+            "height {} round {} head {} root {}",
+            s.height, s.round, s.head, s.state_root
+        );
+        None
+    });
+    rt.block_on(validator.shutdown());
+    Ok(code)
+}
+
+/// Calls `tick` once a second until it returns an exit code or Ctrl-C is pressed (success).
+fn every_second_until_ctrl_c(
+    rt: &tokio::runtime::Runtime,
+    mut tick: impl FnMut() -> Option<ExitCode>,
+) -> ExitCode {
+    rt.block_on(async {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tokio::select! {
                 biased;
-                _ = tokio::signal::ctrl_c() => break ExitCode::SUCCESS,
+                _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
                 _ = ticker.tick() => {}
             }
-            let s = validator.status();
-            if let Some(f) = s.fatal {
-                eprintln!("stopped: {f}");
-                break ExitCode::FAILURE;
+            if let Some(code) = tick() {
+                return code;
             }
-            println!(
-                "height {} round {} head {} root {}",
-                s.height, s.round, s.head, s.state_root
-            );
         }
-    });
-    rt.block_on(validator.shutdown());
-    Ok(code)
+    })
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

@@ -90,6 +90,8 @@ struct Speculative {
     parent: B256,
     height: u64,
     execution: Arc<Execution>,
+    /// `execution.changes`, shared so that layering descendants on it copies a pointer.
+    changes: Arc<ChangeSet>,
     /// The account trie after the block (shares unchanged subtrees with its parent's).
     trie: Trie,
     base_fee: u64,
@@ -226,22 +228,16 @@ impl<S: StateStore> ShardApp<S> {
 
     /// Speculative change sets from the committed head up to `hash`, oldest first; `None`
     /// if `hash` is not a known descendant of the head.
-    fn layers_to(&self, hash: B256) -> Option<(Vec<Arc<ChangeSet>>, u64, u64)> {
+    fn layers_to(&self, hash: B256) -> Option<Vec<Arc<ChangeSet>>> {
         let mut layers = Vec::new();
         let mut cur = hash;
-        let (mut base_fee, mut gas_used) = (self.head.base_fee, self.head.gas_used);
-        let mut first = true;
         while cur != self.head.block_hash {
             let s = self.speculative.get(&cur)?;
-            if first {
-                (base_fee, gas_used) = (s.base_fee, s.execution.gas_used);
-                first = false;
-            }
-            layers.push(Arc::new(s.execution.changes.clone()));
+            layers.push(Arc::clone(&s.changes));
             cur = s.parent;
         }
         layers.reverse();
-        Some((layers, base_fee, gas_used))
+        Some(layers)
     }
 
     /// The account trie after block `hash` (committed head or speculative).
@@ -268,9 +264,14 @@ impl<S: StateStore> ShardApp<S> {
         RecentHashes(map)
     }
 
-    /// The base fee of a child of `parent`, if the parent's state is known.
+    /// The base fee of a child of `parent`, if the parent's execution is known.
     fn child_base_fee(&self, parent: B256, parent_height: u64) -> Option<u64> {
-        let (_, base_fee, gas_used) = self.layers_to(parent)?;
+        let (base_fee, gas_used) = if parent == self.head.block_hash {
+            (self.head.base_fee, self.head.gas_used)
+        } else {
+            let s = self.speculative.get(&parent)?;
+            (s.base_fee, s.execution.gas_used)
+        };
         Some(if parent_height == 0 {
             self.cfg.initial_base_fee
         } else {
@@ -331,7 +332,7 @@ impl<S: StateStore> ShardApp<S> {
     ) -> Result<(Payload, ExecutionCommitment), StoreError> {
         let parent = key(&req.parent.hash());
         let empty = (Payload::default(), ExecutionCommitment::default());
-        let Some((layers, _, _)) = self.layers_to(parent) else {
+        let Some(layers) = self.layers_to(parent) else {
             return Ok(empty);
         };
         let Some(base_fee) = self.child_base_fee(parent, req.parent.header.height.0) else {
@@ -405,14 +406,13 @@ impl<S: StateStore> ShardApp<S> {
         }
         let parent = key(&block.header.parent);
         let h = &block.header;
+        let Some(base_fee) = self.child_base_fee(parent, h.height.0.saturating_sub(1)) else {
+            return Ok(false);
+        };
         let (execution, trie) = match self.built.remove(&(parent, block.payload.root())) {
             Some(built) => built,
             None => {
-                let Some((layers, _, _)) = self.layers_to(parent) else {
-                    return Ok(false);
-                };
-                let Some(base_fee) = self.child_base_fee(parent, h.height.0.saturating_sub(1))
-                else {
+                let Some(layers) = self.layers_to(parent) else {
                     return Ok(false);
                 };
                 let raws: Vec<&[u8]> = block.payload.transactions.iter().map(|t| &t[..]).collect();
@@ -445,15 +445,14 @@ impl<S: StateStore> ShardApp<S> {
         if Self::commitment(&execution) != h.execution || !block.payload.segments.is_empty() {
             return Ok(false);
         }
-        let base_fee = self
-            .child_base_fee(parent, h.height.0.saturating_sub(1))
-            .unwrap_or(self.cfg.initial_base_fee);
+        let changes = Arc::new(execution.changes.clone());
         self.speculative.insert(
             hash,
             Speculative {
                 parent,
                 height: h.height.0,
                 execution,
+                changes,
                 trie,
                 base_fee,
             },
