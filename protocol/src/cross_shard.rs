@@ -99,8 +99,11 @@ pub enum MessageBody {
         calldata: BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>,
         /// Value in wei.
         value: U256,
-        /// Gas for the destination call.
+        /// Gas for the destination call, intrinsic cost included (like a transaction's).
         gas_limit: u64,
+        /// Price at which `gas_limit` and the callback gas were prepaid on the source
+        /// (CS-5): the destination call runs at this price and unspent gas is refunded at it.
+        gas_price: U256,
         /// Callback on the source, if the caller wants one.
         callback: Option<Callback>,
         /// Last destination height at which the call may execute.
@@ -116,6 +119,10 @@ pub enum MessageBody {
         outcome: Outcome,
         /// Value returned to the caller (bounced value, unspent gas at the call's price).
         refund: U256,
+        /// The caller's callback, copied from the call: run on the source with this gas.
+        callback: Option<Callback>,
+        /// The call's gas price: the callback runs at it (CS-13).
+        gas_price: U256,
     },
 }
 

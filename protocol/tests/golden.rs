@@ -20,16 +20,16 @@ use shardnet_protocol::crypto::signing_preimage;
 use shardnet_protocol::merkle::{leaf_hash, root};
 use shardnet_protocol::*;
 
-const EXPECTED_WIRE_VERSION: u8 = 1;
+const EXPECTED_WIRE_VERSION: u8 = 2;
 
-const HEADER: &str = "96120417a51e6bc72a80e27134a8163e841134250abf8dd58244d37a37f04897";
-const BLOCK: &str = "c9067fd7b728911f7d4cef3d9974971a719067eabde486b50e4762cdab345be7";
-const QUORUM_CERT: &str = "238e88fc5ec74812bc90b13ee6efc98690e1bbffec5ceb4859d27a8e301eebed";
-const TIMEOUT_CERT: &str = "7fec2d3669cb3c58223a13686c08859c8d5d3587db0fc230ae3bd63b47bc59d8";
+const HEADER: &str = "54017eb94e98032d35e4f4765cecffbf355468d2b67bb161a2faf2d8ca365c2c";
+const BLOCK: &str = "de2f19fd83f96bf29d02600872ac06456ed9203c575a7cad6a1c18efd124124d";
+const QUORUM_CERT: &str = "02e4000425640cca55d1b18991f8bf090ddaee29c17c4d72995b80695ddfe316";
+const TIMEOUT_CERT: &str = "34a28845ea6faf6e72f216ba1cb44e762c0c9d90e342e2515ae6d3d24e5e56d8";
 const CROSS_SHARD_MESSAGE: &str =
-    "aa0d7edde243189675b70e0e35cec9bb3b746678ff4be493bb3f75625d3d27e1";
-const FINALITY_PROOF: &str = "f696a9a4659578808af79c5456cd29a4f590eff7b2b464273cde2da8af30f06a";
-const MULTIPROOF: &str = "3b359b58993a040a152b0fcd1dd05b065528a20abacf5dca98714fa84f078f98";
+    "7a8523735d8e9d8f8dadecce99c85535714f69ba5283d7559bf9c3851a94c098";
+const FINALITY_PROOF: &str = "e1b9667b4345b40bd91c514980d05a979ef06ce19258c7db0585cf7b7d3a2f7a";
+const MULTIPROOF: &str = "609c16e49994058d00699144df67b3ad89a1908268d78eba39434a2de9c5ceaf";
 const HEADER_HASH: &str = "0xc09386248929deb4260434ed66f36057e34dfd6878f98b0226380f2b322858cb";
 /// Domain tag (24 bytes), chain id 7 (u64 LE), shard 2 (u16 LE), epoch 3 (u64 LE), then the
 /// vote data: block hash (32 bytes of 0xcd), round 9 (u64 LE), height 8 (u64 LE).
@@ -161,6 +161,7 @@ fn the_message() -> CrossShardMessage {
             calldata: bytes(&[0xa9, 0x05, 0x9c, 0xbb, 0x00, 0x01]),
             value: U256::from(1_000_000_000_000_000_000u64),
             gas_limit: 210_000,
+            gas_price: U256::from(7u64),
             callback: Some(Callback { gas_limit: 50_000 }),
             deadline: Some(Height(100)),
         },
@@ -358,7 +359,7 @@ fn spec_appendix_a_vectors() {
         height: Height(4),
     };
     assert_eq!(enc(&data), format!("{aa}05000000000000000400000000000000"));
-    assert_eq!(hex::encode(encode(&data)), format!("01{}", enc(&data)));
+    assert_eq!(hex::encode(encode(&data)), format!("02{}", enc(&data)));
 
     let ctx = SigningContext {
         chain_id: ChainId(7),

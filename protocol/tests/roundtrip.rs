@@ -133,6 +133,8 @@ fn every_message_and_outcome_variant_round_trips() {
             to: common::addr(9),
             outcome,
             refund: U256::MAX,
+            callback: None,
+            gas_price: U256::ZERO,
         };
         m.sequence = seq as u64;
         assert_eq!(decode::<CrossShardMessage>(&encode(&m)).unwrap(), m);

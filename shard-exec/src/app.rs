@@ -13,17 +13,21 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
 use shardnet_protocol::{
-    Block, BlockHash, BoundedVec, ExecutionCommitment, Hash32, Payload, RawTransaction, ShardId,
-    ShardMap, ValidatorIndex, merkle,
+    Block, BlockHash, BoundedVec, Committees, CrossShardMessage, ExecutionCommitment, Hash32,
+    LaneClass, LaneId, LaneSegment, Payload, RawTransaction, ShardId, ShardMap, ValidatorIndex,
 };
 
-use crate::evm::{BlockHashes, ExecEnv, Execution, Fork, execute_on};
+use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, execute_block};
+use crate::lanes::Watermarks;
+use crate::lanes::inbox::{Budget, plan};
+use crate::lanes::segment::{SegmentError, verify_segment};
+use crate::lanes::system::{CROSS_SHARD, slots};
 use crate::layered::Layered;
 use crate::mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError};
 use crate::state_root::account_trie;
 use crate::store::{
     AccountRecord, BLOCKHASH_WINDOW, ChangeSet, StateStore, StateView, StoreError, StoreMeta,
-    hash_address,
+    hash_address, hash_slot,
 };
 use crate::trie::Trie;
 use crate::tx::RecoveredTx;
@@ -51,10 +55,16 @@ pub struct ShardConfig {
     pub fee_recipients: Vec<Address>,
     /// Threads used to recover the senders of a block being verified.
     pub recovery_workers: usize,
+    /// Inbound cross-shard gas budget per block and its response reserve (CS-9).
+    pub inbound_budget: Budget,
+    /// Every shard's committee, to check inbound segments offline (CS-8).
+    pub committees: Arc<Committees>,
 }
 
 impl ShardConfig {
-    /// Defaults for `shard` of a network: 30M gas, 1 gwei initial base fee, Prague.
+    /// Defaults for `shard` of a network: 30M gas, 1 gwei initial base fee, Prague, an inbound
+    /// budget of half the block gas with a quarter of it reserved for responses (CS-9), and no
+    /// committees (set them to accept inbound segments).
     pub fn new(chain_id: u64, shard: ShardId, shard_map: ShardMap) -> Self {
         Self {
             chain_id,
@@ -67,6 +77,11 @@ impl ShardConfig {
             max_block_txs: 10_000,
             fee_recipients: Vec::new(),
             recovery_workers: 2,
+            inbound_budget: Budget {
+                total_gas: 15_000_000,
+                response_reserve_gas: 15_000_000 / 4,
+            },
+            committees: Arc::new(Committees::default()),
         }
     }
 }
@@ -110,6 +125,11 @@ pub struct ShardApp<S> {
     trie: Trie,
     head: StoreMeta,
     fatal: Option<String>,
+    /// Verified inbound segments not yet fully executed, by (lane, first sequence) (CS-8).
+    inbox: BTreeMap<(LaneId, u64), LaneSegment>,
+    /// Segments of committed blocks' outboxes, with their finality proofs, for the relay
+    /// (CS-16): drained by [`ShardApp::take_outgoing`].
+    outgoing: Vec<LaneSegment>,
 }
 
 fn key(hash: &BlockHash) -> B256 {
@@ -156,7 +176,7 @@ impl<S: StateStore> ShardApp<S> {
         }
         let genesis = ExecutionCommitment {
             state_root: Hash32(meta.state_root.0),
-            outbox_root: merkle::empty_root(),
+            outbox_root: shardnet_protocol::merkle::empty_root(),
             inbox_watermarks: BoundedVec::new(),
         };
         let mempool = Mempool::new(MempoolConfig::new(
@@ -175,6 +195,8 @@ impl<S: StateStore> ShardApp<S> {
             trie,
             head: meta,
             fatal: None,
+            inbox: BTreeMap::new(),
+            outgoing: Vec::new(),
         };
         Ok((app, genesis))
     }
@@ -312,12 +334,92 @@ impl<S: StateStore> ShardApp<S> {
         }
     }
 
+    /// X-4, CS-7: the state root, the outbox root and the inbound watermarks.
     fn commitment(execution: &Execution) -> ExecutionCommitment {
+        let fx = &execution.cross_shard;
         ExecutionCommitment {
             state_root: Hash32(execution.state_root.0),
-            outbox_root: merkle::empty_root(),
-            inbox_watermarks: BoundedVec::new(),
+            outbox_root: fx.outbox.root(),
+            // More lanes than the bound would need more shards than a `ShardMap` allows.
+            inbox_watermarks: BoundedVec::try_from_vec(fx.watermarks.clone()).unwrap_or_default(),
         }
+    }
+
+    /// Per inbound lane, the highest sequence executed in `view` (CS-2).
+    fn watermarks<V: StateView + ?Sized>(&self, view: &V) -> Result<Watermarks, StoreError> {
+        let mut out = Watermarks::new();
+        let sys = hash_address(&CROSS_SHARD);
+        for source in (0..self.cfg.shard_map.shards).map(ShardId) {
+            if source == self.cfg.shard {
+                continue;
+            }
+            for class in [LaneClass::Request, LaneClass::Response] {
+                let lane = LaneId {
+                    source,
+                    destination: self.cfg.shard,
+                    class,
+                };
+                let v = view.storage(&sys, &hash_slot(&slots::inbound(&lane)))?;
+                if !v.is_zero() {
+                    out.insert(lane, v.saturating_to());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// CS-9: the inbound messages a child of a block whose state is `view` executes, given
+    /// these segments.
+    fn inbound_plan<V: StateView + ?Sized>(
+        &self,
+        view: &V,
+        segments: &[&LaneSegment],
+    ) -> Result<Vec<CrossShardMessage>, StoreError> {
+        let watermarks = self.watermarks(view)?;
+        let available: Vec<CrossShardMessage> = segments
+            .iter()
+            .flat_map(|s| s.messages.iter().cloned())
+            .collect();
+        Ok(plan(&watermarks, &available, self.cfg.inbound_budget).messages)
+    }
+
+    fn xs<'a>(&self, inbound: &'a [CrossShardMessage]) -> CrossShardEnv<'a> {
+        CrossShardEnv {
+            shard: self.cfg.shard,
+            shard_map: self.cfg.shard_map,
+            inbound,
+            budget: self.cfg.inbound_budget,
+        }
+    }
+
+    /// Accepts a lane segment from a relay (CS-8, CS-16) after checking it offline. Returns
+    /// whether it was new and useful (some message not yet executed by the committed state).
+    pub fn add_segment(&mut self, segment: LaneSegment) -> Result<bool, SegmentError> {
+        verify_segment(&segment, &self.cfg.committees, self.cfg.shard)?;
+        let (Some(first), Some(last)) = (segment.messages.first(), segment.messages.last()) else {
+            return Err(SegmentError::Empty);
+        };
+        let key = (first.lane, first.sequence);
+        let done = self
+            .watermarks(&self.store)
+            .ok()
+            .and_then(|w| w.get(&first.lane).copied())
+            .unwrap_or(0);
+        if last.sequence <= done || self.inbox.contains_key(&key) {
+            return Ok(false);
+        }
+        self.inbox.insert(key, segment);
+        Ok(true)
+    }
+
+    /// Segments of committed blocks for the relay to push to their destinations (CS-16).
+    pub fn take_outgoing(&mut self) -> Vec<LaneSegment> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// Inbound segments waiting to execute.
+    pub fn inbox_len(&self) -> usize {
+        self.inbox.len()
     }
 
     fn fail(&mut self, e: impl std::fmt::Display) {
@@ -346,6 +448,24 @@ impl<S: StateStore> ShardApp<S> {
             self.cfg.max_block_txs,
         )?;
         let txs: Vec<RecoveredTx> = picked.iter().map(|p| p.tx().clone()).collect();
+        // CS-9: plan over every verified segment, keep the segments that contribute, and
+        // re-plan over exactly those, as verifiers will.
+        let pool: Vec<&LaneSegment> = self.inbox.values().collect();
+        let wanted = self.inbound_plan(&view, &pool)?;
+        let chosen: Vec<&LaneSegment> = pool
+            .into_iter()
+            .filter(|s| {
+                s.messages.iter().any(|m| {
+                    wanted
+                        .iter()
+                        .any(|w| w.lane == m.lane && w.sequence == m.sequence)
+                })
+            })
+            .take(shardnet_protocol::limits::MAX_BLOCK_SEGMENTS)
+            .collect();
+        let inbound = self.inbound_plan(&view, &chosen)?;
+        let mut segments = Vec::with_capacity(chosen.len());
+        segments.extend(chosen.into_iter().cloned());
         let env = self.env(
             req.height.0,
             req.timestamp_ms,
@@ -357,10 +477,14 @@ impl<S: StateStore> ShardApp<S> {
             return Ok(empty);
         };
         let hashes = self.recent_hashes(parent);
-        let (execution, trie) = execute_on(&view, &base, &env, &hashes, &txs)
+        let xs = self.xs(&inbound);
+        let (execution, trie) = execute_block(&view, &base, &env, &hashes, &txs, Some(&xs))
             .map_err(|e| StoreError::Io(e.to_string()))?;
         // Invalid transactions change nothing, so dropping them leaves the same execution.
-        let mut payload = Payload::default();
+        let mut payload = Payload {
+            segments: BoundedVec::try_from_vec(segments).unwrap_or_default(),
+            ..Payload::default()
+        };
         let mut kept = Vec::new();
         for (p, r) in picked.iter().zip(&execution.txs) {
             if r.executed()
@@ -428,13 +552,22 @@ impl<S: StateStore> ShardApp<S> {
                     }
                     txs.push(tx);
                 }
+                // CS-8: every segment must verify offline; a forged one invalidates the block.
+                for seg in &block.payload.segments {
+                    if verify_segment(seg, &self.cfg.committees, self.cfg.shard).is_err() {
+                        return Ok(false);
+                    }
+                }
                 let view = Layered::new(&self.store, layers);
+                let segments: Vec<&LaneSegment> = block.payload.segments.iter().collect();
+                let inbound = self.inbound_plan(&view, &segments)?;
                 let env = self.env(h.height.0, h.timestamp_ms, h.proposer, parent, base_fee);
                 let Some(base) = self.trie_of(parent) else {
                     return Ok(false);
                 };
                 let hashes = self.recent_hashes(parent);
-                let (e, trie) = execute_on(&view, &base, &env, &hashes, &txs)
+                let xs = self.xs(&inbound);
+                let (e, trie) = execute_block(&view, &base, &env, &hashes, &txs, Some(&xs))
                     .map_err(|e| StoreError::Io(e.to_string()))?;
                 if e.txs.iter().any(|t| !t.executed()) {
                     return Ok(false); // a proposed block may not carry invalid transactions.
@@ -442,7 +575,7 @@ impl<S: StateStore> ShardApp<S> {
                 (Arc::new(e), trie)
             }
         };
-        if Self::commitment(&execution) != h.execution || !block.payload.segments.is_empty() {
+        if Self::commitment(&execution) != h.execution {
             return Ok(false);
         }
         let changes = Arc::new(execution.changes.clone());
@@ -499,6 +632,18 @@ impl<S: StateStore> ShardApp<S> {
         self.speculative.retain(|_, s| s.height > height);
         self.built.clear();
         self.mempool.remove_committed(&self.store)?;
+        // CS-16: the block is final; its outbox can now be proven to the destinations.
+        let outbox = &spec.execution.cross_shard.outbox;
+        for lane in outbox.lanes() {
+            if let Ok(Some(seg)) = outbox.segment(lane, &committed.proof) {
+                self.outgoing.push(seg);
+            }
+        }
+        let done = self.watermarks(&self.store)?;
+        self.inbox.retain(|(lane, _), seg| {
+            let executed = done.get(lane).copied().unwrap_or(0);
+            seg.messages.last().is_some_and(|m| m.sequence > executed)
+        });
         Ok(())
     }
 }

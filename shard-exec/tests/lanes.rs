@@ -202,6 +202,8 @@ fn msg(l: LaneId, sequence: u64, gas: u64) -> CrossShardMessage {
             to: Address::repeat_byte(1),
             outcome: Outcome::OutOfGas,
             refund: U256::ZERO,
+            callback: None,
+            gas_price: U256::ZERO,
         },
         LaneClass::Request => MessageBody::Call {
             call_id: Hash32::ZERO,
@@ -210,6 +212,7 @@ fn msg(l: LaneId, sequence: u64, gas: u64) -> CrossShardMessage {
             calldata: BoundedBytes::default(),
             value: U256::ZERO,
             gas_limit: gas,
+            gas_price: U256::from(7u64),
             callback: None,
             deadline: None,
         },

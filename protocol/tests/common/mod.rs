@@ -240,6 +240,7 @@ pub fn message(lane: LaneId, seq: u64) -> CrossShardMessage {
             calldata: bytes(&[0xde, 0xad, 0xbe, 0xef]),
             value: U256::from(5u64),
             gas_limit: 100_000,
+            gas_price: U256::from(7u64),
             callback: Some(Callback { gas_limit: 50_000 }),
             deadline: Some(Height(99)),
         },
@@ -248,6 +249,8 @@ pub fn message(lane: LaneId, seq: u64) -> CrossShardMessage {
             to: addr(5),
             outcome: Outcome::Revert(bytes(b"nope")),
             refund: U256::from(7u64),
+            callback: None,
+            gas_price: U256::ZERO,
         },
     };
     CrossShardMessage {

@@ -210,10 +210,11 @@ prop_compose! {
         calldata in bounded_bytes::<MAX_CROSS_SHARD_MESSAGE_BYTES>(64),
         value in u256(),
         gas_limit in any::<u64>(),
+        gas_price in u256(),
         callback in option::of(any::<u64>().prop_map(|gas_limit| Callback { gas_limit })),
         deadline in option::of(any::<u64>().prop_map(Height)),
     ) -> MessageBody {
-        MessageBody::Call { call_id, from, to, calldata, value, gas_limit, callback, deadline }
+        MessageBody::Call { call_id, from, to, calldata, value, gas_limit, gas_price, callback, deadline }
     }
 }
 
@@ -225,14 +226,24 @@ pub fn message_body() -> impl Strategy<Value = MessageBody> {
             value
         }),
         call(),
-        (hash32(), address(), outcome(), u256()).prop_map(|(call_id, to, outcome, refund)| {
-            MessageBody::Response {
-                call_id,
-                to,
-                outcome,
-                refund,
-            }
-        }),
+        (
+            hash32(),
+            address(),
+            outcome(),
+            u256(),
+            option::of(any::<u64>().prop_map(|gas_limit| Callback { gas_limit })),
+            u256()
+        )
+            .prop_map(|(call_id, to, outcome, refund, callback, gas_price)| {
+                MessageBody::Response {
+                    call_id,
+                    to,
+                    outcome,
+                    refund,
+                    callback,
+                    gas_price,
+                }
+            }),
     ]
 }
 

@@ -17,13 +17,18 @@ pub struct Budget {
     pub response_reserve_gas: u64,
 }
 
-/// Gas a message is charged against the budget: its attached gas, or a flat cost for
-/// messages that run no code.
+/// What a response costs the inbound budget beyond its callback's gas.
+pub const RESPONSE_GAS: u64 = 30_000;
+
+/// Gas a message is charged against the budget: a call's attached gas (intrinsic cost
+/// included), a response's callback gas plus a flat cost, a flat cost for a transfer.
 pub fn message_gas(m: &CrossShardMessage) -> u64 {
     match &m.body {
         MessageBody::Transfer { .. } => 21_000,
-        MessageBody::Call { gas_limit, .. } => gas_limit.saturating_add(21_000),
-        MessageBody::Response { .. } => 30_000,
+        MessageBody::Call { gas_limit, .. } => *gas_limit,
+        MessageBody::Response { callback, .. } => {
+            RESPONSE_GAS.saturating_add(callback.map_or(0, |c| c.gas_limit))
+        }
     }
 }
 

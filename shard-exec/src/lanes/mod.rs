@@ -11,6 +11,7 @@
 pub mod inbox;
 pub mod outbox;
 pub mod segment;
+pub mod system;
 
 use std::collections::BTreeMap;
 

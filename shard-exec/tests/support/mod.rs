@@ -120,3 +120,39 @@ pub(crate) fn env(number: u64, gas_limit: u64) -> ExecEnv {
         excess_blob_gas: 0,
     }
 }
+
+impl Wallet {
+    /// A signed contract creation with `initcode`.
+    pub(crate) fn deploy(&self, nonce: u64, initcode: Bytes, gas_limit: u64) -> Bytes {
+        self.sign(TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: MAX_FEE_PER_GAS,
+            max_priority_fee_per_gas: TIP_PER_GAS,
+            to: TxKind::Create,
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: initcode,
+        })
+    }
+}
+
+/// ABI call data: the selector of `signature` and 32-byte words.
+pub(crate) fn abi_call(signature: &str, words: &[[u8; 32]]) -> Bytes {
+    let mut out = keccak256(signature)[..4].to_vec();
+    for w in words {
+        out.extend_from_slice(w);
+    }
+    out.into()
+}
+
+/// An address as an ABI word.
+pub(crate) fn word_addr(a: Address) -> [u8; 32] {
+    a.into_word().0
+}
+
+/// A number as an ABI word.
+pub(crate) fn word_u(x: u64) -> [u8; 32] {
+    U256::from(x).to_be_bytes()
+}

@@ -20,6 +20,13 @@ use revm::primitives::hardfork::SpecId;
 use revm::state::{AccountInfo, Bytecode};
 use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
 
+pub use inbound::CrossShardEffects;
+
+mod inbound;
+mod precompile;
+
+pub use inbound::{CrossShardEnv, InboundResult};
+
 use crate::layered::Layered;
 use crate::state_root::{account_rlp, account_trie, storage_root};
 use crate::store::{AccountRecord, ChangeSet, StateView, StoreError, hash_address, hash_slot};
@@ -137,6 +144,8 @@ pub struct Execution {
     pub state_root: B256,
     /// Gas used by all executed transactions.
     pub gas_used: u64,
+    /// Cross-shard effects, when the block executed on a shard (empty otherwise).
+    pub cross_shard: CrossShardEffects,
 }
 
 impl Execution {
@@ -275,6 +284,33 @@ pub fn execute_on<V: StateView + ?Sized>(
     hashes: &dyn BlockHashes,
     txs: &[RecoveredTx],
 ) -> Result<(Execution, Trie), ExecError> {
+    execute_block(view, base, env, hashes, txs, None)
+}
+
+/// revm as a shard runs it: mainnet instructions and context, our precompiles.
+type ShardEvm<'a, V> = revm::context::Evm<
+    revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
+    (),
+    revm::handler::instructions::EthInstructions<
+        revm::interpreter::interpreter::EthInterpreter,
+        revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
+    >,
+    precompile::ShardPrecompiles,
+    revm::handler::EthFrame<revm::interpreter::interpreter::EthInterpreter>,
+>;
+
+/// [`execute_on`] for a block of a shard: with `xs`, the block first executes its inbound
+/// cross-shard messages, its transactions may send (the `CROSS_SHARD` precompile, and plain
+/// transactions to foreign addresses, CS-6), and the lane bookkeeping is closed in state
+/// (`specs/cross-shard.md`). Without it, plain Ethereum execution (the state tests).
+pub fn execute_block<V: StateView + ?Sized>(
+    view: &V,
+    base: &Trie,
+    env: &ExecEnv,
+    hashes: &dyn BlockHashes,
+    txs: &[RecoveredTx],
+    xs: Option<&CrossShardEnv<'_>>,
+) -> Result<(Execution, Trie), ExecError> {
     let spec = env.fork.spec();
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
@@ -298,12 +334,20 @@ pub fn execute_on<V: StateView + ?Sized>(
         read: RefCell::new(BTreeMap::new()),
         slots: RefCell::new(BTreeMap::new()),
     });
-    let mut evm = Context::mainnet()
+    let mut evm: ShardEvm<'_, V> = Context::mainnet()
         .with_db(db)
         .with_block(block)
         .with_cfg(cfg)
-        .build_mainnet();
+        .build_mainnet()
+        .with_precompiles(precompile::ShardPrecompiles::new(
+            spec,
+            xs.map(CrossShardEnv::rules),
+        ));
 
+    let mut fx = CrossShardEffects::default();
+    if let Some(xs) = xs {
+        inbound::begin(&mut evm, xs, env.number, env.base_fee, &mut fx)?;
+    }
     let mut results = Vec::with_capacity(txs.len());
     let mut cumulative = 0u64;
     for tx in txs {
@@ -324,10 +368,18 @@ pub fn execute_on<V: StateView + ?Sized>(
             ));
             continue;
         }
-        match evm.transact_commit(tx_env(tx, env.chain_id)) {
+        let mut tx_env = tx_env(tx, env.chain_id);
+        if let Some(xs) = xs {
+            evm.precompiles.foreign = inbound::rewrite_foreign(&mut tx_env, xs);
+        }
+        let outcome = evm.transact_commit(tx_env);
+        // An invalid transaction never reached the precompile: drop its stashed destination.
+        evm.precompiles.foreign = None;
+        match outcome {
             Ok(result) => {
                 let gas_used = result.tx_gas_used();
                 cumulative += gas_used;
+                fx.burnt += inbound::burnt(gas_used, U256::MAX, env.base_fee);
                 let contract_address = result.created_address();
                 let (status, logs, output) = match result {
                     ExecutionResult::Success { logs, output, .. } => {
@@ -340,6 +392,9 @@ pub fn execute_on<V: StateView + ?Sized>(
                         (TxStatus::Halt(format!("{reason:?}")), vec![], Bytes::new())
                     }
                 };
+                if let Some(xs) = xs {
+                    fx.collect(&logs, &xs.shard_map, inbound::tx_origin(tx.hash, tx.sender));
+                }
                 results.push(TxResult {
                     hash: tx.hash,
                     sender: tx.sender,
@@ -358,6 +413,9 @@ pub fn execute_on<V: StateView + ?Sized>(
             Err(e) => return Err(ExecError::Evm(e.to_string())),
         }
     }
+    if let Some(xs) = xs {
+        inbound::finish(&mut evm, xs, &mut fx)?;
+    }
     let cache = evm.ctx.journaled_state.database;
     let changes = change_set(view, &cache, spec)?;
     let mut trie = base.clone();
@@ -373,6 +431,7 @@ pub fn execute_on<V: StateView + ?Sized>(
         changes,
         state_root,
         gas_used: cumulative,
+        cross_shard: fx,
     };
     Ok((execution, trie))
 }
