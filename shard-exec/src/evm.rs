@@ -38,7 +38,7 @@ pub enum Fork {
 }
 
 impl Fork {
-    fn spec(self) -> SpecId {
+    pub(crate) fn spec(self) -> SpecId {
         match self {
             Self::Cancun => SpecId::CANCUN,
             Self::Prague => SpecId::PRAGUE,
@@ -162,7 +162,7 @@ pub enum ExecError {
 }
 
 /// revm's view of our state.
-struct ViewDb<'a, V: ?Sized> {
+pub(crate) struct ViewDb<'a, V: ?Sized> {
     view: &'a V,
     hashes: &'a dyn BlockHashes,
     /// Every account record revm read, by hashed address: the change set compares against
@@ -170,6 +170,18 @@ struct ViewDb<'a, V: ?Sized> {
     read: RefCell<BTreeMap<B256, Option<AccountRecord>>>,
     /// Every slot revm read, likewise.
     slots: RefCell<BTreeMap<(B256, B256), U256>>,
+}
+
+impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
+    /// An adapter over `view` with empty read caches (read-only calls, `query.rs`).
+    pub(crate) fn new(view: &'a V, hashes: &'a dyn BlockHashes) -> Self {
+        Self {
+            view,
+            hashes,
+            read: RefCell::new(BTreeMap::new()),
+            slots: RefCell::new(BTreeMap::new()),
+        }
+    }
 }
 
 impl<V: StateView + ?Sized> ViewDb<'_, V> {
