@@ -25,13 +25,17 @@ struct Net {
     rt: tokio::runtime::Runtime,
     devnet: Option<Devnet>,
     server: Option<RpcServer>,
-    _dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Net {
     /// Two shards of one validator each, 50 ms blocks, the gateway on a free port.
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// The same devnet, resumed from `dir`.
+    fn start_in(dir: tempfile::TempDir) -> Self {
         let cfg = DevnetConfig {
             shards: 2,
             validators: 1,
@@ -55,7 +59,22 @@ impl Net {
             rt,
             devnet: Some(devnet),
             server: Some(server),
-            _dir: dir,
+            dir: Some(dir),
+        }
+    }
+
+    /// Stops everything and returns the data directory.
+    fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown();
+        self.dir.take().unwrap()
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s.stop());
+        }
+        if let Some(d) = self.devnet.take() {
+            self.rt.block_on(d.shutdown());
         }
     }
 
@@ -147,12 +166,7 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            self.rt.block_on(s.stop());
-        }
-        if let Some(d) = self.devnet.take() {
-            self.rt.block_on(d.shutdown());
-        }
+        self.shutdown();
     }
 }
 
@@ -456,4 +470,43 @@ fn errors_and_limits() {
         net.call("eth_getBlockByNumber", json!(["0xffffffff", false])),
         Value::Null
     );
+}
+
+#[test]
+fn the_index_survives_a_restart() {
+    let net = Net::start();
+    let sender = net.accounts()[0].clone();
+    let to = Address::repeat_byte(0x42); // ...4242: shard 0, as account 0
+    assert_eq!(home(&sender.address), 0);
+    let hash = net.send(
+        &sender,
+        TxKind::Call(to),
+        U256::from(5),
+        Bytes::new(),
+        21_000,
+    );
+    let receipt = net.wait_receipt(hash);
+    let block = net.call("eth_getBlockByHash", json!([receipt["blockHash"], false]));
+    let dir = net.stop();
+
+    let net = Net::start_in(dir);
+    assert_eq!(
+        net.call("eth_getTransactionReceipt", json!([hash])),
+        receipt
+    );
+    assert_eq!(
+        net.call("eth_getBlockByHash", json!([receipt["blockHash"], false])),
+        block
+    );
+    assert_eq!(
+        u256(&net.call("eth_getBalance", json!([to]))),
+        U256::from(5)
+    );
+    // Genesis is indexed once, and stays block 0.
+    let genesis = net.call_at(
+        "/shard/0",
+        "eth_getBlockByNumber",
+        json!(["earliest", false]),
+    );
+    assert_eq!(genesis["number"], json!("0x0"));
 }

@@ -203,7 +203,16 @@ impl Gateway {
         match ep {
             Endpoint::Shard(id) => self.shard(id),
             Endpoint::Gateway if ShardMap::is_system(address) => self.default_shard(ep),
-            Endpoint::Gateway => self.shard(self.shard_map.home(address)),
+            Endpoint::Gateway => {
+                let home = self.shard_map.home(address);
+                self.shard(home).map_err(|e| match e {
+                    RpcError::Unavailable(_) => RpcError::Unavailable(format!(
+                        "{address} lives on shard {}, which this node does not serve",
+                        home.0
+                    )),
+                    other => other,
+                })
+            }
         }
     }
 
