@@ -6,6 +6,7 @@
 //! genesis_file = "genesis.toml"  # written by `shardnet genesis`
 //! data_dir = "data"
 //! block_interval_ms = 500        # optional
+//! rpc_addr = "127.0.0.1:8545"    # optional: serve JSON-RPC for this validator's shard
 //! ```
 //! Relative paths are relative to the directory of `node.toml`.
 
@@ -28,6 +29,9 @@ pub struct NodeConfig {
     /// Least milliseconds between blocks.
     #[serde(default = "default_interval")]
     pub block_interval_ms: u64,
+    /// Where to serve JSON-RPC for this validator's shard (`specs/rpc.md`); none if absent.
+    #[serde(default)]
+    pub rpc_addr: Option<std::net::SocketAddr>,
 }
 
 fn default_interval() -> u64 {

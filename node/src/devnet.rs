@@ -182,6 +182,26 @@ impl Devnet {
         self.validators.iter().map(Validator::status).collect()
     }
 
+    /// The RPC gateway over every shard: reads from each shard's validator 0, submits to all
+    /// of a shard's validators.
+    pub fn gateway(&self) -> crate::rpc::Gateway {
+        let backends = self
+            .genesis
+            .shard_map
+            .shard_ids()
+            .filter_map(|shard| {
+                crate::rpc::ShardBackend::new(
+                    self.validators
+                        .iter()
+                        .filter(|v| v.status().shard == shard)
+                        .map(Validator::handle)
+                        .collect(),
+                )
+            })
+            .collect();
+        crate::rpc::Gateway::new(self.genesis.chain_id.0, self.genesis.shard_map, backends)
+    }
+
     /// The validators.
     pub fn validators(&self) -> &[Validator] {
         &self.validators

@@ -45,6 +45,19 @@ impl Ledger {
         Ok(())
     }
 
+    /// The committed block at `height`, if this validator has it.
+    pub fn get(&self, height: u64) -> Result<Option<CommittedBlock>, LedgerError> {
+        let Some(v) = self.tree.get(height.to_be_bytes())? else {
+            return Ok(None);
+        };
+        decode_canonical(&v)
+            .map(Some)
+            .map_err(|e| LedgerError::Corrupt {
+                height,
+                reason: e.to_string(),
+            })
+    }
+
     /// The most recent `n` committed blocks, ascending.
     pub fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError> {
         let mut out = Vec::new();

@@ -8,10 +8,14 @@
 //! - [`validator`]: one validator: a dedicated thread runs the deterministic core and the
 //!   executor (off the async threads); a tokio task feeds it the network's messages.
 //! - [`ledger`]: committed blocks with their finality proofs, in sled, for restarts and sync.
+//! - [`index`]: blocks, transactions, receipts and logs by height and hash, for the RPC.
 //! - [`devnet`]: a local cluster on loopback, with prefunded development accounts.
+//! - [`rpc`]: the Ethereum JSON-RPC gateway over every shard the process runs.
 //! - [`config`]: `node.toml` and key files, for one validator per machine (`shardnet run`).
 
 pub mod config;
 pub mod devnet;
+pub mod index;
 pub mod ledger;
+pub mod rpc;
 pub mod validator;

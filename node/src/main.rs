@@ -1,8 +1,9 @@
 //! The `shardnet` binary.
 //!
-//! Today: `shardnet devnet` (a local cluster over QUIC on loopback) and `shardnet statetest
-//! <dir>` (the ethereum/tests oracle for the executor). The RPC gateway, `run`, bench and sim
-//! commands arrive with their issues.
+//! `shardnet devnet` (a local cluster over QUIC on loopback, with the JSON-RPC gateway),
+//! `shardnet run` (one validator, optionally serving JSON-RPC for its shard), `keygen`,
+//! `genesis` and `statetest <dir>` (the ethereum/tests oracle for the executor). Bench and
+//! sim commands arrive with their issues.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,9 @@ enum Command {
         /// Stop once every validator has committed this height (for scripted runs).
         #[arg(long)]
         until_height: Option<u64>,
+        /// Port of the JSON-RPC gateway on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = shardnet_node::rpc::DEFAULT_RPC_PORT)]
+        rpc_port: u16,
     },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
@@ -121,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts,
             block_interval_ms,
             until_height,
+            rpc_port,
         } => {
             let cfg = shardnet_node::devnet::DevnetConfig {
                 shards,
@@ -130,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 accounts,
                 block_interval_ms,
             };
-            devnet(&cfg, until_height)
+            devnet(&cfg, until_height, rpc_port)
         }
     }
 }
@@ -138,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn devnet(
     cfg: &shardnet_node::devnet::DevnetConfig,
     until_height: Option<u64>,
+    rpc_port: u16,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         cfg.shards >= 1 && cfg.validators >= 1,
@@ -148,6 +154,17 @@ fn devnet(
         .build()?;
     let resumed = shardnet_node::devnet::is_devnet(&cfg.data_dir);
     let net = shardnet_node::devnet::Devnet::start(cfg, rt.handle())?;
+    let rpc_cfg = shardnet_node::rpc::RpcConfig {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], rpc_port)),
+        ..shardnet_node::rpc::RpcConfig::default()
+    };
+    let rpc = match shardnet_node::rpc::start(net.gateway(), &rpc_cfg, rt.handle()) {
+        Ok(rpc) => rpc,
+        Err(e) => {
+            rt.block_on(net.shutdown());
+            return Err(anyhow::anyhow!("{e} (choose another port with --rpc-port)"));
+        }
+    };
     println!(
         "shardnet devnet: chain id {}, {} shard(s) x {} validators over QUIC on 127.0.0.1 ({})",
         cfg.chain_id,
@@ -166,7 +183,12 @@ fn devnet(
             hex_encode(&a.secret)
         );
     }
-    println!("\nJSON-RPC: not yet (issue 8). Ctrl-C to stop.\n");
+    println!(
+        "\nJSON-RPC: {} (routes each call to the address's home shard; {}/shard/N for one shard)",
+        rpc.url(),
+        rpc.url()
+    );
+    println!("Ctrl-C to stop.\n");
     let started = std::time::Instant::now();
     let code = every_second_until_ctrl_c(&rt, || {
         let statuses = net.statuses();
@@ -197,6 +219,7 @@ fn devnet(
         }
         None
     });
+    rt.block_on(rpc.stop());
     rt.block_on(net.shutdown());
     println!(
         "stopped cleanly; resume with --data-dir {}",
@@ -287,6 +310,8 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         min_block_interval_ms: loaded.config.block_interval_ms,
         ..shardnet_consensus::Config::default()
     };
+    let genesis_chain_id = loaded.genesis.chain_id.0;
+    let genesis_shard_map = loaded.genesis.shard_map;
     let validator = shardnet_node::validator::Validator::start(
         shardnet_node::validator::ValidatorConfig {
             key: loaded.key,
@@ -304,6 +329,32 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         s.shard.0,
         loaded.config.data_dir.display()
     );
+    let rpc = match loaded.config.rpc_addr {
+        None => None,
+        Some(addr) => {
+            let backend = shardnet_node::rpc::ShardBackend::new(vec![validator.handle()])
+                .context("no validator to serve")?;
+            let gateway = shardnet_node::rpc::Gateway::new(
+                genesis_chain_id,
+                genesis_shard_map,
+                vec![backend],
+            );
+            let cfg = shardnet_node::rpc::RpcConfig {
+                addr,
+                ..shardnet_node::rpc::RpcConfig::default()
+            };
+            match shardnet_node::rpc::start(gateway, &cfg, rt.handle()) {
+                Ok(rpc) => {
+                    println!("JSON-RPC for shard {}: {}", s.shard.0, rpc.url());
+                    Some(rpc)
+                }
+                Err(e) => {
+                    rt.block_on(validator.shutdown());
+                    return Err(e.into());
+                }
+            }
+        }
+    };
     let code = every_second_until_ctrl_c(&rt, || {
         let s = validator.status();
         if let Some(f) = s.fatal {
@@ -316,6 +367,9 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         );
         None
     });
+    if let Some(rpc) = rpc {
+        rt.block_on(rpc.stop());
+    }
     rt.block_on(validator.shutdown());
     Ok(code)
 }

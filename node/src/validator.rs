@@ -6,7 +6,11 @@
 //! thread over a channel. The thread owns the clock (wall time, milliseconds since the Unix
 //! epoch) and the timers the core asks for, and it persists through the storage traits:
 //! safety data and voted blocks in [`SledSafetyStore`], state in [`SledStore`], committed
-//! blocks in the [`Ledger`], all in one sled database under the data directory.
+//! blocks in the [`Ledger`], all in one sled database under the data directory, beside the
+//! [`ChainIndex`] the RPC reads (written at commit, `crate::index`).
+//!
+//! [`ShardHandle`] is what other components (the RPC gateway) hold on a running validator:
+//! read handles on its committed state and index, and its mempool through the core thread.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -23,6 +27,9 @@ use shardnet_consensus::{
     SledSafetyStore, TimerId, drive, genesis_block,
 };
 use shardnet_exec::{ShardApp, ShardConfig, SledStore};
+
+use crate::index::{ChainIndex, Indexing};
+use crate::ledger::Ledger;
 use shardnet_protocol::{Committee, Genesis, SecretKey, ShardId, ValidatorIndex, decode, encode};
 use shardnet_transport::{
     BlockReason, Blocker, Class, Config as TransportConfig, Inbound, Network, PeerBook, Receiver,
@@ -66,6 +73,9 @@ pub struct Status {
     pub fatal: Option<String>,
 }
 
+/// A read of the app run on the core thread.
+type AppQuery = Box<dyn FnOnce(&ShardApp<SledStore>) + Send>;
+
 enum Event {
     Message {
         from: ValidatorIndex,
@@ -75,16 +85,89 @@ enum Event {
         raw: Bytes,
         reply: mpsc::Sender<Result<(), String>>,
     },
+    /// Runs on the core thread with the app (mempool reads for the RPC); the closure replies.
+    Query(AppQuery),
     Shutdown,
 }
 
 /// A running validator.
 #[derive(Debug)]
 pub struct Validator {
-    status: Arc<Mutex<Status>>,
-    events: mpsc::Sender<Event>,
+    handle: ShardHandle,
     thread: Option<JoinHandle<()>>,
     net: Network,
+}
+
+/// How long a caller waits for the core thread to answer a submission or a query.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running validator as the RPC sees it: its committed state, chain index and ledger (sled
+/// handles on the same database, read without involving the core thread), its status, and its
+/// mempool (through the core thread). Cheap to clone; every method may block briefly.
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    config: ShardConfig,
+    store: SledStore,
+    index: ChainIndex,
+    ledger: Ledger,
+    status: Arc<Mutex<Status>>,
+    events: mpsc::Sender<Event>,
+}
+
+impl ShardHandle {
+    /// The shard's execution parameters.
+    pub fn config(&self) -> &ShardConfig {
+        &self.config
+    }
+
+    /// The committed state (read-only use: the core thread is the only writer).
+    pub fn store(&self) -> &SledStore {
+        &self.store
+    }
+
+    /// The chain index.
+    pub fn index(&self) -> &ChainIndex {
+        &self.index
+    }
+
+    /// Committed blocks with their finality proofs.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The validator's latest status.
+    pub fn status(&self) -> Status {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Submits a signed transaction to the validator's mempool; the error is the mempool's
+    /// reason for refusing it.
+    pub fn submit(&self, raw: Bytes) -> Result<(), String> {
+        let (reply, answer) = mpsc::channel();
+        self.events
+            .send(Event::Submit { raw, reply })
+            .map_err(|_| "validator stopped".to_string())?;
+        answer
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| "validator did not answer".to_string())?
+    }
+
+    /// Runs `f` on the core thread with the app (between two consensus steps) and returns its
+    /// answer. For short reads only (the mempool): consensus waits while it runs.
+    pub fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ShardApp<SledStore>) -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (reply, answer) = mpsc::channel();
+        self.events
+            .send(Event::Query(Box::new(move |app| {
+                let _ = reply.send(f(app));
+            })))
+            .map_err(|_| "validator stopped".to_string())?;
+        answer
+            .recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| "validator did not answer".to_string())
+    }
 }
 
 impl std::fmt::Debug for Event {
@@ -92,6 +175,7 @@ impl std::fmt::Debug for Event {
         match self {
             Self::Message { from, message } => write!(f, "message {} from {from}", message.kind()),
             Self::Submit { .. } => write!(f, "submit"),
+            Self::Query(_) => write!(f, "query"),
             Self::Shutdown => write!(f, "shutdown"),
         }
     }
@@ -131,23 +215,26 @@ impl Validator {
         let db = sled::open(cfg.data_dir.join("db")).context("opening the database")?;
         let store = SledStore::from_db(db.clone())?;
         let safety = SledSafetyStore::open(&db)?;
-        let ledger = crate::ledger::Ledger::open(&db)?;
+        let ledger = Ledger::open(&db)?;
+        let chain_index = ChainIndex::open(&db)?;
 
         let mut shard_cfg = ShardConfig::new(cfg.genesis.chain_id.0, shard, cfg.genesis.shard_map);
         shard_cfg.initial_base_fee = 1_000_000_000;
+        let config = shard_cfg.clone();
         let accounts: Vec<_> = cfg
             .genesis
             .accounts
             .iter()
             .map(|a| (a.address, a.balance))
             .collect();
-        let (mut app, commitment) = ShardApp::open(shard_cfg, store, &accounts)?;
+        let (mut app, commitment) = ShardApp::open(shard_cfg, store.clone(), &accounts)?;
         let genesis = Arc::new(genesis_block(
             &committee,
             cfg.genesis.timestamp_ms,
             commitment,
         ));
         app.set_genesis_hash(genesis.hash());
+        chain_index.record_genesis(&genesis, config.initial_base_fee, config.block_gas_limit)?;
         let recovery = Recovery {
             genesis,
             safety: safety.load()?,
@@ -217,6 +304,14 @@ impl Validator {
             }
         });
 
+        let handle = ShardHandle {
+            config,
+            store,
+            index: chain_index.clone(),
+            ledger: ledger.clone(),
+            status: Arc::clone(&status),
+            events,
+        };
         let thread_status = Arc::clone(&status);
         let thread_net = net.clone();
         let thread = std::thread::Builder::new()
@@ -227,6 +322,7 @@ impl Validator {
                     app,
                     safety,
                     ledger,
+                    index: chain_index,
                     net: thread_net,
                     committee,
                     status: thread_status,
@@ -238,8 +334,7 @@ impl Validator {
                 }
             })?;
         Ok(Self {
-            status,
-            events,
+            handle,
             thread: Some(thread),
             net,
         })
@@ -247,23 +342,22 @@ impl Validator {
 
     /// The latest status.
     pub fn status(&self) -> Status {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.handle.status()
     }
 
     /// Submits a signed transaction to this validator's mempool.
     pub fn submit(&self, raw: Bytes) -> Result<(), String> {
-        let (reply, answer) = mpsc::channel();
-        self.events
-            .send(Event::Submit { raw, reply })
-            .map_err(|_| "validator stopped".to_string())?;
-        answer
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| "validator did not answer".to_string())?
+        self.handle.submit(raw)
+    }
+
+    /// What the RPC holds on this validator.
+    pub fn handle(&self) -> ShardHandle {
+        self.handle.clone()
     }
 
     /// Stops the core thread (flushing the database) and the transport.
     pub async fn shutdown(mut self) {
-        let _ = self.events.send(Event::Shutdown);
+        let _ = self.handle.events.send(Event::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -275,7 +369,8 @@ struct Runner {
     core: Core,
     app: ShardApp<SledStore>,
     safety: SledSafetyStore,
-    ledger: crate::ledger::Ledger,
+    ledger: Ledger,
+    index: ChainIndex,
     net: Network,
     committee: Committee,
     status: Arc<Mutex<Status>>,
@@ -305,6 +400,7 @@ impl Runner {
                             .map_err(|e| e.to_string()),
                     );
                 }
+                Ok(Event::Query(f)) => f(&self.app),
                 Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -324,9 +420,14 @@ impl Runner {
         let me = self.core.index();
         let mut commits = Vec::new();
         let mut sends = Vec::new();
+        let mut app = Indexing {
+            app: &mut self.app,
+            index: &self.index,
+            failed: None,
+        };
         drive(
             &mut self.core,
-            &mut self.app,
+            &mut app,
             &mut self.safety,
             now_ms(),
             |o| match o {
@@ -339,6 +440,9 @@ impl Runner {
                 _ => {}
             },
         )?;
+        if let Some(e) = app.failed {
+            return Err(anyhow!("indexing a committed block: {e}"));
+        }
         if let Some(fatal) = self.app.fatal() {
             return Err(anyhow!("execution stopped: {fatal}"));
         }

@@ -219,6 +219,20 @@ impl<S: StateStore> ShardApp<S> {
         &self.store
     }
 
+    /// The execution parameters.
+    pub fn config(&self) -> &ShardConfig {
+        &self.cfg
+    }
+
+    /// The execution and base fee of block `hash` if it has been executed but not committed.
+    /// A node reads it just before handing the block to `commit` (which drops it) to index
+    /// the block's receipts without executing it a second time.
+    pub fn speculative_execution(&self, hash: &BlockHash) -> Option<(Arc<Execution>, u64)> {
+        self.speculative
+            .get(&key(hash))
+            .map(|s| (Arc::clone(&s.execution), s.base_fee))
+    }
+
     /// Metadata of the last committed block.
     pub fn head(&self) -> &StoreMeta {
         &self.head

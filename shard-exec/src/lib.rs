@@ -10,6 +10,7 @@
 //! - [`evm`]: the only module that touches revm.
 //! - [`state_root`]: the MPT root.
 //! - [`layered`]: state views with uncommitted blocks on top (speculative execution).
+//! - [`query`]: read-only calls and gas estimation on committed state (the RPC's `eth_call`).
 #![deny(clippy::unwrap_used, clippy::panic)]
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod evm;
 pub mod lanes;
 pub mod layered;
 pub mod mempool;
+pub mod query;
 pub mod state_root;
 pub mod statetest;
 pub mod store;

@@ -45,7 +45,7 @@ pub enum Fork {
 }
 
 impl Fork {
-    fn spec(self) -> SpecId {
+    pub(crate) fn spec(self) -> SpecId {
         match self {
             Self::Cancun => SpecId::CANCUN,
             Self::Prague => SpecId::PRAGUE,
@@ -171,7 +171,7 @@ pub enum ExecError {
 }
 
 /// revm's view of our state.
-struct ViewDb<'a, V: ?Sized> {
+pub(crate) struct ViewDb<'a, V: ?Sized> {
     view: &'a V,
     hashes: &'a dyn BlockHashes,
     /// Every account record revm read, by hashed address: the change set compares against
@@ -179,6 +179,18 @@ struct ViewDb<'a, V: ?Sized> {
     read: RefCell<BTreeMap<B256, Option<AccountRecord>>>,
     /// Every slot revm read, likewise.
     slots: RefCell<BTreeMap<(B256, B256), U256>>,
+}
+
+impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
+    /// An adapter over `view` with empty read caches (read-only calls, `query.rs`).
+    pub(crate) fn new(view: &'a V, hashes: &'a dyn BlockHashes) -> Self {
+        Self {
+            view,
+            hashes,
+            read: RefCell::new(BTreeMap::new()),
+            slots: RefCell::new(BTreeMap::new()),
+        }
+    }
 }
 
 impl<V: StateView + ?Sized> ViewDb<'_, V> {

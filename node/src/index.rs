@@ -1,0 +1,422 @@
+//! The chain index the RPC serves from (`specs/rpc.md` R-6): blocks by height and by hash,
+//! transactions by hash, and each transaction with its receipt and logs, in sled trees of the
+//! validator's database.
+//!
+//! It is written when a block commits, from the execution the app already holds for it
+//! (nothing is executed twice), and *before* the app applies the block's state: the state
+//! store flushes the whole database at commit, so the index is durable no later than the state
+//! it describes. After a crash between the two writes the block commits again on restart and
+//! its entries are rewritten with identical bytes.
+//!
+//! Trees (keys big-endian so that sled iterates in chain order):
+//! - `index_blocks`: height → [`BlockRecord`];
+//! - `index_block_hashes`: block hash → height;
+//! - `index_tx_hashes`: transaction hash → height ‖ position (u32);
+//! - `index_txs`: height ‖ position → [`TxRecord`].
+//!
+//! Block records are written last, so a block's record implies its transactions are there.
+
+use std::sync::Arc;
+
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxEnvelope};
+use alloy_eips::eip2718::Decodable2718;
+use alloy_primitives::{Address, B256, Bloom, Bytes, Log};
+use serde::{Deserialize, Serialize};
+use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
+use shardnet_exec::{Execution, ShardApp, SledStore, TxResult, TxStatus};
+use shardnet_protocol::codec::{canonical_bytes, decode_canonical};
+use shardnet_protocol::{Block, ExecutionCommitment, Payload};
+
+/// Why the index failed (fatal for the validator, like any storage failure).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// sled failed.
+    #[error("index I/O: {0}")]
+    Io(#[from] sled::Error),
+    /// A stored record does not decode, or a block does not match its execution.
+    #[error("index corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One committed block, as the RPC describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRecord {
+    /// Height (the block number).
+    pub height: u64,
+    /// Consensus block hash (blake3 of the header; the RPC's block hash).
+    pub hash: B256,
+    /// Parent's hash.
+    pub parent: B256,
+    /// Proposer's timestamp, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Consensus round it was proposed in.
+    pub round: u64,
+    /// Proposer's committee index.
+    pub proposer: u32,
+    /// State root after it.
+    pub state_root: B256,
+    /// Ethereum transactions root (ordered trie of the EIP-2718 encodings).
+    pub transactions_root: B256,
+    /// Ethereum receipts root.
+    pub receipts_root: B256,
+    /// Union of its receipts' blooms.
+    pub logs_bloom: Bloom,
+    /// Gas its transactions used.
+    pub gas_used: u64,
+    /// Block gas limit.
+    pub gas_limit: u64,
+    /// EIP-1559 base fee.
+    pub base_fee: u64,
+    /// Fee recipient.
+    pub miner: Address,
+    /// Size of the block's canonical encoding, bytes.
+    pub size: u64,
+    /// Its transactions' hashes, in order.
+    pub tx_hashes: Vec<B256>,
+}
+
+/// A log as stored (alloy's `Log` flattens its data, which the binary codec cannot read back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredLog {
+    /// Emitting contract.
+    pub address: Address,
+    /// Topics.
+    pub topics: Vec<B256>,
+    /// Data.
+    pub data: Bytes,
+}
+
+/// One committed transaction with its receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// Its EIP-2718 encoding, as signed.
+    pub raw: Bytes,
+    /// Hash.
+    pub hash: B256,
+    /// Sender.
+    pub from: Address,
+    /// Whether it succeeded (receipt status 1).
+    pub success: bool,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Gas used by the block up to and including it.
+    pub cumulative_gas_used: u64,
+    /// What it paid per gas.
+    pub effective_gas_price: u128,
+    /// Contract it created.
+    pub contract_address: Option<Address>,
+    /// Its logs.
+    pub logs: Vec<StoredLog>,
+    /// Its receipt's bloom.
+    pub logs_bloom: Bloom,
+    /// Block-wide index of its first log.
+    pub first_log_index: u64,
+}
+
+impl TxRecord {
+    /// The signed transaction.
+    pub fn envelope(&self) -> Result<TxEnvelope, IndexError> {
+        TxEnvelope::decode_2718(&mut self.raw.as_ref())
+            .map_err(|e| IndexError::Corrupt(format!("transaction {}: {e}", self.hash)))
+    }
+}
+
+/// The index trees of one validator's database. Cheap to clone; readers and the writer share
+/// the same trees.
+#[derive(Clone, Debug)]
+pub struct ChainIndex {
+    blocks: sled::Tree,
+    block_hashes: sled::Tree,
+    tx_hashes: sled::Tree,
+    txs: sled::Tree,
+}
+
+fn tx_key(height: u64, position: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&height.to_be_bytes());
+    k[8..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, IndexError> {
+    decode_canonical(bytes).map_err(|e| IndexError::Corrupt(format!("{what}: {e}")))
+}
+
+fn height_of(bytes: &[u8]) -> Result<u64, IndexError> {
+    let b: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| IndexError::Corrupt("short height key".into()))?;
+    Ok(u64::from_be_bytes(b))
+}
+
+impl ChainIndex {
+    /// Opens the index trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, IndexError> {
+        Ok(Self {
+            blocks: db.open_tree("index_blocks")?,
+            block_hashes: db.open_tree("index_block_hashes")?,
+            tx_hashes: db.open_tree("index_tx_hashes")?,
+            txs: db.open_tree("index_txs")?,
+        })
+    }
+
+    /// Records the genesis block (height 0, no transactions) unless it is there already.
+    pub fn record_genesis(
+        &self,
+        block: &Block,
+        base_fee: u64,
+        gas_limit: u64,
+    ) -> Result<(), IndexError> {
+        if self.block(0)?.is_some() {
+            return Ok(());
+        }
+        let record = BlockRecord {
+            height: 0,
+            hash: B256::from(block.hash().0.0),
+            parent: B256::ZERO,
+            timestamp_ms: block.header.timestamp_ms,
+            round: block.header.round.0,
+            proposer: u32::from(block.header.proposer.0),
+            state_root: B256::from(block.header.execution.state_root.0),
+            transactions_root: alloy_consensus::EMPTY_ROOT_HASH,
+            receipts_root: alloy_consensus::EMPTY_ROOT_HASH,
+            logs_bloom: Bloom::ZERO,
+            gas_used: 0,
+            gas_limit,
+            base_fee,
+            miner: Address::ZERO,
+            size: canonical_bytes(block).len() as u64,
+            tx_hashes: vec![],
+        };
+        self.write_block(&record)
+    }
+
+    /// Records committed `block` with its `execution` (whose results are the payload's
+    /// transactions, in order) and the base fee it executed under.
+    pub fn record(
+        &self,
+        block: &Block,
+        execution: &Execution,
+        base_fee: u64,
+        gas_limit: u64,
+        miner: Address,
+    ) -> Result<(), IndexError> {
+        let height = block.header.height.0;
+        let raws = &block.payload.transactions;
+        if raws.len() != execution.txs.len() {
+            return Err(IndexError::Corrupt(format!(
+                "block {height} has {} transactions but its execution {}",
+                raws.len(),
+                execution.txs.len()
+            )));
+        }
+        let mut envelopes = Vec::with_capacity(raws.len());
+        let mut receipts = Vec::with_capacity(raws.len());
+        let mut txs = sled::Batch::default();
+        let mut tx_hashes = sled::Batch::default();
+        let mut log_index = 0u64;
+        for (position, (raw, result)) in raws.iter().zip(&execution.txs).enumerate() {
+            let envelope = TxEnvelope::decode_2718(&mut &raw[..]).map_err(|e| {
+                IndexError::Corrupt(format!("committed transaction {}: {e}", result.hash))
+            })?;
+            let position = u32::try_from(position)
+                .map_err(|_| IndexError::Corrupt("too many transactions".into()))?;
+            let record = tx_record(raw, result, &envelope, base_fee, log_index);
+            log_index += record.logs.len() as u64;
+            receipts.push(receipt_envelope(&envelope, result));
+            txs.insert(&tx_key(height, position), canonical_bytes(&record));
+            tx_hashes.insert(result.hash.as_slice(), &tx_key(height, position));
+            envelopes.push(envelope);
+        }
+        let record = BlockRecord {
+            height,
+            hash: B256::from(block.hash().0.0),
+            parent: B256::from(block.header.parent.0.0),
+            timestamp_ms: block.header.timestamp_ms,
+            round: block.header.round.0,
+            proposer: u32::from(block.header.proposer.0),
+            state_root: execution.state_root,
+            transactions_root: alloy_consensus::proofs::calculate_transaction_root(&envelopes),
+            receipts_root: alloy_consensus::proofs::calculate_receipt_root(&receipts),
+            logs_bloom: execution.bloom(),
+            gas_used: execution.gas_used,
+            gas_limit,
+            base_fee,
+            miner,
+            size: canonical_bytes(block).len() as u64,
+            tx_hashes: execution.txs.iter().map(|t| t.hash).collect(),
+        };
+        self.txs.apply_batch(txs)?;
+        self.tx_hashes.apply_batch(tx_hashes)?;
+        self.write_block(&record)
+    }
+
+    fn write_block(&self, record: &BlockRecord) -> Result<(), IndexError> {
+        self.block_hashes
+            .insert(record.hash.as_slice(), &record.height.to_be_bytes())?;
+        self.blocks
+            .insert(record.height.to_be_bytes(), canonical_bytes(record))?;
+        Ok(())
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<BlockRecord>, IndexError> {
+        self.blocks
+            .get(height.to_be_bytes())?
+            .map(|v| decode("block record", &v))
+            .transpose()
+    }
+
+    /// The block with consensus hash `hash`.
+    pub fn block_by_hash(&self, hash: &B256) -> Result<Option<BlockRecord>, IndexError> {
+        match self.block_hashes.get(hash.as_slice())? {
+            Some(h) => self.block(height_of(&h)?),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest indexed height.
+    pub fn top(&self) -> Result<Option<u64>, IndexError> {
+        self.blocks.last()?.map(|(k, _)| height_of(&k)).transpose()
+    }
+
+    /// Where transaction `hash` is: height and position.
+    pub fn locate_tx(&self, hash: &B256) -> Result<Option<(u64, u32)>, IndexError> {
+        let Some(v) = self.tx_hashes.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        let position: [u8; 4] = v
+            .get(8..12)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| IndexError::Corrupt("short transaction location".into()))?;
+        Ok(Some((height_of(&v)?, u32::from_be_bytes(position))))
+    }
+
+    /// The transaction at `position` of block `height`.
+    pub fn tx(&self, height: u64, position: u32) -> Result<Option<TxRecord>, IndexError> {
+        self.txs
+            .get(tx_key(height, position))?
+            .map(|v| decode("transaction record", &v))
+            .transpose()
+    }
+
+    /// Every transaction of block `height`, in order.
+    pub fn txs_of(&self, height: u64) -> Result<Vec<TxRecord>, IndexError> {
+        self.txs
+            .scan_prefix(height.to_be_bytes())
+            .map(|r| {
+                let (_, v) = r?;
+                decode("transaction record", &v)
+            })
+            .collect()
+    }
+}
+
+fn tx_record(
+    raw: &[u8],
+    result: &TxResult,
+    envelope: &TxEnvelope,
+    base_fee: u64,
+    first_log_index: u64,
+) -> TxRecord {
+    use alloy_consensus::Transaction;
+    TxRecord {
+        raw: Bytes::copy_from_slice(raw),
+        hash: result.hash,
+        from: result.sender,
+        success: result.status == TxStatus::Success,
+        gas_used: result.gas_used,
+        cumulative_gas_used: result.cumulative_gas_used,
+        effective_gas_price: envelope.effective_gas_price(Some(base_fee)),
+        contract_address: result.contract_address,
+        logs: result
+            .logs
+            .iter()
+            .map(|l: &Log| StoredLog {
+                address: l.address,
+                topics: l.topics().to_vec(),
+                data: l.data.data.clone(),
+            })
+            .collect(),
+        logs_bloom: result.bloom,
+        first_log_index,
+    }
+}
+
+fn receipt_envelope(envelope: &TxEnvelope, result: &TxResult) -> ReceiptEnvelope {
+    let receipt = ReceiptWithBloom {
+        receipt: Receipt {
+            status: Eip658Value::Eip658(result.status == TxStatus::Success),
+            cumulative_gas_used: result.cumulative_gas_used,
+            logs: result.logs.clone(),
+        },
+        logs_bloom: result.bloom,
+    };
+    match envelope {
+        TxEnvelope::Legacy(_) => ReceiptEnvelope::Legacy(receipt),
+        TxEnvelope::Eip2930(_) => ReceiptEnvelope::Eip2930(receipt),
+        TxEnvelope::Eip4844(_) => ReceiptEnvelope::Eip4844(receipt),
+        TxEnvelope::Eip7702(_) => ReceiptEnvelope::Eip7702(receipt),
+        TxEnvelope::Eip1559(_) => ReceiptEnvelope::Eip1559(receipt),
+    }
+}
+
+/// The validator's application: [`ShardApp`], with every committed block indexed just before
+/// the app applies it. Index failures are kept in `failed` for the validator to stop on.
+pub(crate) struct Indexing<'a> {
+    pub(crate) app: &'a mut ShardApp<SledStore>,
+    pub(crate) index: &'a ChainIndex,
+    pub(crate) failed: Option<IndexError>,
+}
+
+impl Indexing<'_> {
+    fn index(&mut self, committed: &CommittedBlock) -> Result<(), IndexError> {
+        let block = &committed.block;
+        if block.header.height.0 <= self.app.head().height || self.app.fatal().is_some() {
+            return Ok(()); // Already applied (and indexed) before a restart.
+        }
+        let hash = block.hash();
+        let mut found = self.app.speculative_execution(&hash);
+        if found.is_none() {
+            // Learnt by sync and never executed here: execute it now, as `commit` would.
+            self.app.verify(block, &[]);
+            found = self.app.speculative_execution(&hash);
+        }
+        // A block that does not execute makes `commit` fail the app; nothing to index.
+        let Some((execution, base_fee)) = found else {
+            return Ok(());
+        };
+        let cfg = self.app.config();
+        let miner = cfg
+            .fee_recipients
+            .get(block.header.proposer.as_usize())
+            .copied()
+            .unwrap_or(Address::ZERO);
+        self.index
+            .record(block, &execution, base_fee, cfg.block_gas_limit, miner)
+    }
+}
+
+impl Application for Indexing<'_> {
+    fn build(
+        &mut self,
+        request: &PayloadRequest,
+        ancestors: &[Arc<Block>],
+    ) -> (Payload, ExecutionCommitment) {
+        self.app.build(request, ancestors)
+    }
+
+    fn verify(&mut self, block: &Block, ancestors: &[Arc<Block>]) -> bool {
+        self.app.verify(block, ancestors)
+    }
+
+    fn commit(&mut self, committed: &CommittedBlock) {
+        if let Err(e) = self.index(committed)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+        self.app.commit(committed);
+    }
+}

@@ -1,0 +1,105 @@
+//! `shardnet_*` methods: what Ethereum's namespace has no words for (`specs/rpc.md` R-7).
+
+use alloy_primitives::{Address, B256, Bytes, U64};
+use serde::Serialize;
+use shardnet_protocol::ShardId;
+use shardnet_protocol::codec::canonical_bytes;
+
+use super::backend::{Endpoint, Gateway};
+use super::error::RpcError;
+use super::params::{Args, Quantity};
+
+/// `shardnet_shardOf`: an address's home shard (system addresses live on every shard; their
+/// "home" is reported as the map computes it).
+pub(crate) fn shard_of(gw: &Gateway, args: &Args) -> Result<U64, RpcError> {
+    let address: Address = args.req(0, "address")?;
+    Ok(U64::from(gw.shard_map().home(&address).0))
+}
+
+/// One shard in `shardnet_status`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ShardStatus {
+    shard: U64,
+    height: U64,
+    head_hash: B256,
+    state_root: B256,
+    base_fee_per_gas: U64,
+    round: U64,
+    local_validators: U64,
+}
+
+/// `shardnet_status`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Status {
+    chain_id: U64,
+    shard_count: U64,
+    block_number: U64,
+    shards: Vec<ShardStatus>,
+}
+
+pub(crate) fn status(gw: &Gateway, ep: Endpoint) -> Result<Status, RpcError> {
+    let mut shards = Vec::new();
+    for s in gw.searched(ep)? {
+        let head = s.head()?;
+        let status = s.primary().status();
+        shards.push(ShardStatus {
+            shard: U64::from(s.id().0),
+            height: U64::from(head.height),
+            head_hash: head.block_hash,
+            state_root: head.state_root,
+            base_fee_per_gas: U64::from(head.base_fee),
+            round: U64::from(status.round),
+            local_validators: U64::from(s.local_validators()),
+        });
+    }
+    Ok(Status {
+        chain_id: U64::from(gw.chain_id()),
+        shard_count: U64::from(gw.shard_map().shards),
+        block_number: U64::from(gw.block_number(ep)?),
+        shards,
+    })
+}
+
+/// `shardnet_finalityProof`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Proof {
+    shard: U64,
+    height: U64,
+    block_hash: B256,
+    /// The canonical encoding of the block's `FinalityProof` (`specs/wire.md` W-3.7).
+    proof: Bytes,
+}
+
+pub(crate) fn finality_proof(
+    gw: &Gateway,
+    ep: Endpoint,
+    args: &Args,
+) -> Result<Option<Proof>, RpcError> {
+    let shard = ShardId(
+        u16::try_from(args.req::<Quantity>(0, "shard")?.0)
+            .map_err(|_| RpcError::params("shard id above 65535"))?,
+    );
+    if let Endpoint::Shard(id) = ep
+        && id != shard
+    {
+        return Err(RpcError::params(format!(
+            "this endpoint serves shard {}, not shard {}",
+            id.0, shard.0
+        )));
+    }
+    let height = args.req::<Quantity>(1, "height")?.0;
+    let backend = gw.shard(shard)?;
+    // Genesis has no finality proof; other heights are in the ledger once committed.
+    let Some(committed) = backend.primary().ledger().get(height)? else {
+        return Ok(None);
+    };
+    Ok(Some(Proof {
+        shard: U64::from(shard.0),
+        height: U64::from(height),
+        block_hash: B256::from(committed.block.hash().0.0),
+        proof: canonical_bytes(&committed.proof).into(),
+    }))
+}
