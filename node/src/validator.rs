@@ -30,7 +30,10 @@ use shardnet_exec::{ShardApp, ShardConfig, SledStore};
 
 use crate::index::{ChainIndex, Indexing};
 use crate::ledger::Ledger;
-use shardnet_protocol::{Committee, Genesis, SecretKey, ShardId, ValidatorIndex, decode, encode};
+use shardnet_protocol::{
+    Committee, Committees, Genesis, LaneSegment, PublicKey, SecretKey, ShardId, ValidatorIndex,
+    decode, encode,
+};
 use shardnet_transport::{
     BlockReason, Blocker, Class, Config as TransportConfig, Inbound, Network, PeerBook, Receiver,
     Sender, Socket,
@@ -87,6 +90,11 @@ enum Event {
     },
     /// Runs on the core thread with the app (mempool reads for the RPC); the closure replies.
     Query(AppQuery),
+    /// A lane segment relayed by a validator of another shard (CS-16).
+    Segment {
+        from: Arc<PublicKey>,
+        segment: Box<LaneSegment>,
+    },
     Shutdown,
 }
 
@@ -176,6 +184,7 @@ impl std::fmt::Debug for Event {
             Self::Message { from, message } => write!(f, "message {} from {from}", message.kind()),
             Self::Submit { .. } => write!(f, "submit"),
             Self::Query(_) => write!(f, "query"),
+            Self::Segment { from, .. } => write!(f, "lane segment from {from}"),
             Self::Shutdown => write!(f, "shutdown"),
         }
     }
@@ -220,6 +229,8 @@ impl Validator {
 
         let mut shard_cfg = ShardConfig::new(cfg.genesis.chain_id.0, shard, cfg.genesis.shard_map);
         shard_cfg.initial_base_fee = 1_000_000_000;
+        // Every committee, to check inbound lane segments offline (CS-8).
+        shard_cfg.committees = Arc::new(committees.clone());
         let config = shard_cfg.clone();
         let accounts: Vec<_> = cfg
             .genesis
@@ -258,9 +269,10 @@ impl Validator {
                 Socket::bind(addr)?
             }
         };
-        let book: PeerBook = committee
-            .members()
+        // Peers: this shard's committee for consensus, every other shard's for the relay.
+        let book: PeerBook = committees
             .iter()
+            .flat_map(|c| c.members().iter())
             .filter(|m| m.public_key != me)
             .map(|m| (m.public_key, m.network_address.parse().ok()))
             .collect();
@@ -282,9 +294,24 @@ impl Validator {
         let pump_net = net.clone();
         rt.spawn(async move {
             while let Some(inbound) = inbox.recv().await {
-                let Inbound::Message { from, frame, .. } = inbound else {
+                let Inbound::Message { from, frame, class } = inbound else {
                     continue;
                 };
+                if class == Class::Lanes {
+                    // Checked offline on the core thread (CS-8); who relayed does not matter.
+                    let Ok(segment) = decode::<LaneSegment>(&frame) else {
+                        pump_net.block(&from, BlockReason::InvalidMessage);
+                        continue;
+                    };
+                    let event = Event::Segment {
+                        from,
+                        segment: Box::new(segment),
+                    };
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 let Some(index) = pump_committee.index_of(&from) else {
                     continue;
                 };
@@ -325,6 +352,7 @@ impl Validator {
                     index: chain_index,
                     net: thread_net,
                     committee,
+                    committees,
                     status: thread_status,
                 };
                 if let Err(e) = run.run(&rx)
@@ -373,6 +401,7 @@ struct Runner {
     index: ChainIndex,
     net: Network,
     committee: Committee,
+    committees: Committees,
     status: Arc<Mutex<Status>>,
 }
 
@@ -401,6 +430,13 @@ impl Runner {
                     );
                 }
                 Ok(Event::Query(f)) => f(&self.app),
+                Ok(Event::Segment { from, segment }) => {
+                    // A certified segment cannot be forged (CS-8): one that fails the check
+                    // comes from a faulty validator.
+                    if self.app.add_segment(*segment).is_err() {
+                        self.net.block(&from, BlockReason::InvalidMessage);
+                    }
+                }
                 Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -458,8 +494,34 @@ impl Runner {
                     None => Ok(0),
                 },
                 Some(_) => Ok(0),
-                None => self.net.broadcast(class(&message), frame),
+                // Consensus traffic stays within the shard's committee.
+                None => Ok(self
+                    .committee
+                    .members()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| me != Some(ValidatorIndex(*i as u16)))
+                    .filter(|(_, m)| {
+                        self.net
+                            .send(&m.public_key, class(&message), frame.clone())
+                            .is_ok()
+                    })
+                    .count()),
             };
+        }
+        // CS-16: push the committed blocks' outbound segments to every validator of each
+        // destination shard. Duplicates are dropped there; loss only delays (a later relay or
+        // the destination's leader picks them up).
+        for segment in self.app.take_outgoing() {
+            let Some(dest) = segment.messages.first().map(|m| m.lane.destination) else {
+                continue;
+            };
+            let frame = Bytes::from(encode(&segment));
+            for c in self.committees.iter().filter(|c| c.shard() == dest) {
+                for m in c.members() {
+                    let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+                }
+            }
         }
         for c in commits {
             self.ledger.append(&c)?;
