@@ -557,3 +557,58 @@ proptest::proptest! {
         net.assert_conserved(&[]);
     }
 }
+
+/// The latency goals of issue 5, measured here on single-validator shards with instant
+/// relay (the simulator measures them under faults): a transfer executes on the destination
+/// within 2 destination blocks after the source block is final, and a call plus its callback
+/// completes within 4 blocks.
+#[test]
+fn transfer_and_callback_latency_in_blocks() {
+    let alice = wallet_on(0, 0);
+    let funded = [(alice.address, U256::from(10 * ETH))];
+    let mut net = Net::new(&funded);
+    let to = Address::repeat_byte(0x31); // shard 1
+    net.accounts.push(to);
+    net.blocks(1);
+
+    // Transfer: from the source block's finality to execution on the destination.
+    net.submit(0, alice.transfer(0, to, U256::from(5)));
+    net.until("source final", |n| n.nonce(alice.address) == 1);
+    let dest_at_final = net.height(1);
+    net.until("arrival", |n| n.balance(to) == U256::from(5));
+    let transfer_blocks = net.height(1) - dest_at_final;
+
+    // Call + response: from the source block's finality to the response's execution there.
+    let send = SendRequest::Call {
+        to,
+        data: Bytes::new(),
+        gas_limit: 30_000,
+        callback_gas: 0,
+        deadline: 0,
+    }
+    .encode();
+    net.submit(0, alice.call(1, CROSS_SHARD, U256::from(7), send, 200_000));
+    net.until("source final", |n| n.nonce(alice.address) == 2);
+    let src_at_final = net.height(0);
+    let response_lane = shardnet_protocol::LaneId {
+        source: ShardId(1),
+        destination: ShardId(0),
+        class: shardnet_protocol::LaneClass::Response,
+    };
+    net.until("response", |n| {
+        n.system_slot(0, slots::inbound(&response_lane)) == U256::from(1)
+    });
+    let round_trip_blocks = net.height(0) - src_at_final;
+    println!(
+        "transfer: {transfer_blocks} destination blocks after source finality; \
+         call + response: {round_trip_blocks} source blocks"
+    );
+    assert!(
+        transfer_blocks <= 2,
+        "transfer took {transfer_blocks} blocks"
+    );
+    assert!(
+        round_trip_blocks <= 4,
+        "call + response took {round_trip_blocks} blocks"
+    );
+}
