@@ -59,7 +59,7 @@ enum Command {
     /// sled database, prefunded development accounts. Ctrl-C stops it; running again with the
     /// same --data-dir resumes.
     Devnet {
-        /// Shards (each an independent chain for now: cross-shard messaging is not wired yet).
+        /// Shards; transactions to an address on another shard cross over as certified messages.
         #[arg(long, default_value_t = 1)]
         shards: u16,
         /// Validators per shard.
