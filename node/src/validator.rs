@@ -512,12 +512,25 @@ impl Runner {
         // CS-16: push the committed blocks' outbound segments to every validator of each
         // destination shard. Duplicates are dropped there; loss only delays (a later relay or
         // the destination's leader picks them up).
+        // A report (no messages) goes to every shard that sends here (CS-15).
         for segment in self.app.take_outgoing() {
-            let Some(dest) = segment.messages.first().map(|m| m.lane.destination) else {
-                continue;
+            let dests: BTreeSet<ShardId> = match segment.messages.first() {
+                Some(m) => [m.lane.destination].into(),
+                None => segment
+                    .proof
+                    .header
+                    .execution
+                    .inbox_watermarks
+                    .iter()
+                    .map(|w| w.lane.source)
+                    .collect(),
             };
             let frame = Bytes::from(encode(&segment));
-            for c in self.committees.iter().filter(|c| c.shard() == dest) {
+            for c in self
+                .committees
+                .iter()
+                .filter(|c| dests.contains(&c.shard()))
+            {
                 for m in c.members() {
                     let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
                 }

@@ -545,4 +545,16 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
     // A few more blocks: still exactly once.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(u256(&net.call("eth_getBalance", json!([to]))), value);
+    // shardnet_laneStatus: the request lane 0 -> 1 carried one message and admits more.
+    let lanes = net.call("shardnet_laneStatus", json!([]));
+    let lane = lanes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["source"] == json!("0x0") && l["class"] == json!("request"))
+        .unwrap()
+        .clone();
+    assert_eq!(lane["destination"], json!("0x1"));
+    assert_eq!(lane["emitted"], json!("0x1"));
+    assert_eq!(lane["admitting"], json!(true));
 }

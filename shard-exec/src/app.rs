@@ -19,8 +19,9 @@ use shardnet_protocol::{
 
 use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, execute_block};
 use crate::lanes::Watermarks;
+use crate::lanes::congestion::{Congestion, LaneStatus, congested, destination_of, lane_status};
 use crate::lanes::inbox::{Budget, plan};
-use crate::lanes::segment::{SegmentError, verify_segment};
+use crate::lanes::segment::{SegmentError, verify_report, verify_segment};
 use crate::lanes::system::{CROSS_SHARD, slots};
 use crate::layered::Layered;
 use crate::mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError};
@@ -59,6 +60,8 @@ pub struct ShardConfig {
     pub inbound_budget: Budget,
     /// Every shard's committee, to check inbound segments offline (CS-8).
     pub committees: Arc<Committees>,
+    /// Lane credits and the admission threshold (CS-15).
+    pub congestion: Congestion,
 }
 
 impl ShardConfig {
@@ -82,6 +85,7 @@ impl ShardConfig {
                 response_reserve_gas: 15_000_000 / 4,
             },
             committees: Arc::new(Committees::default()),
+            congestion: Congestion::default(),
         }
     }
 }
@@ -130,6 +134,8 @@ pub struct ShardApp<S> {
     /// Segments of committed blocks' outboxes, with their finality proofs, for the relay
     /// (CS-16): drained by [`ShardApp::take_outgoing`].
     outgoing: Vec<LaneSegment>,
+    /// The latest watermark report (a message-less segment) from each other shard (CS-15).
+    reports: BTreeMap<ShardId, LaneSegment>,
 }
 
 fn key(hash: &BlockHash) -> B256 {
@@ -197,6 +203,7 @@ impl<S: StateStore> ShardApp<S> {
             fatal: None,
             inbox: BTreeMap::new(),
             outgoing: Vec::new(),
+            reports: BTreeMap::new(),
         };
         Ok((app, genesis))
     }
@@ -251,8 +258,23 @@ impl<S: StateStore> ShardApp<S> {
         )
     }
 
-    /// Admits a signed transaction to the mempool, against the committed state.
+    /// Admits a signed transaction to the mempool, against the committed state. A
+    /// transaction that would send to a congested shard is refused (CS-15).
     pub fn submit(&mut self, raw: Bytes) -> Result<AddOutcome, MempoolError> {
+        if let Ok(tx) = RecoveredTx::decode(&raw) {
+            use alloy_consensus::Transaction;
+            let to = tx.envelope.to();
+            if let Some(d) =
+                destination_of(to, tx.envelope.input(), self.cfg.shard, &self.cfg.shard_map)
+                && let Some(backlog) =
+                    congested(&self.store, self.cfg.shard, d, &self.cfg.congestion)?
+            {
+                return Err(MempoolError::Congested {
+                    shard: d.0,
+                    backlog,
+                });
+            }
+        }
         let base_fee = self.next_base_fee();
         self.mempool.add(raw, &self.store, base_fee)
     }
@@ -397,18 +419,77 @@ impl<S: StateStore> ShardApp<S> {
         Ok(plan(&watermarks, &available, self.cfg.inbound_budget).messages)
     }
 
-    fn xs<'a>(&self, inbound: &'a [CrossShardMessage]) -> CrossShardEnv<'a> {
+    fn xs<'a>(
+        &self,
+        inbound: &'a [CrossShardMessage],
+        reports: &'a [shardnet_protocol::Watermark],
+    ) -> CrossShardEnv<'a> {
         CrossShardEnv {
             shard: self.cfg.shard,
             shard_map: self.cfg.shard_map,
             inbound,
             budget: self.cfg.inbound_budget,
+            reports,
+            lane_credits: self.cfg.congestion.lane_credits,
         }
+    }
+
+    /// The certified watermarks for lanes from this shard that the headers of `segments`
+    /// carry (every segment's proof is a destination header; reports carry only that).
+    fn reported(&self, segments: &[&LaneSegment]) -> Vec<shardnet_protocol::Watermark> {
+        segments
+            .iter()
+            .flat_map(|s| s.proof.header.execution.inbox_watermarks.iter())
+            .filter(|w| w.lane.source == self.cfg.shard)
+            .copied()
+            .collect()
+    }
+
+    /// Whether a report would raise a certified watermark in `view`.
+    fn report_useful<V: StateView + ?Sized>(
+        &self,
+        view: &V,
+        report: &LaneSegment,
+    ) -> Result<bool, StoreError> {
+        let sys = hash_address(&CROSS_SHARD);
+        for w in &report.proof.header.execution.inbox_watermarks {
+            if w.lane.source != self.cfg.shard {
+                continue;
+            }
+            let known = view.storage(&sys, &hash_slot(&slots::certified(&w.lane)))?;
+            if U256::from(w.executed) > known {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Every outbound lane's emitted, certified and backlog counts, and whether the mempool
+    /// admits sends on it (`shardnet_laneStatus`, CS-15).
+    pub fn lane_status(&self) -> Result<Vec<LaneStatus>, StoreError> {
+        lane_status(
+            &self.store,
+            self.cfg.shard,
+            &self.cfg.shard_map,
+            &self.cfg.congestion,
+        )
     }
 
     /// Accepts a lane segment from a relay (CS-8, CS-16) after checking it offline. Returns
     /// whether it was new and useful (some message not yet executed by the committed state).
     pub fn add_segment(&mut self, segment: LaneSegment) -> Result<bool, SegmentError> {
+        if segment.messages.is_empty() {
+            verify_report(&segment, &self.cfg.committees, self.cfg.shard)?;
+            let from = segment.proof.header.shard;
+            let newer = self
+                .reports
+                .get(&from)
+                .is_none_or(|r| r.proof.header.height < segment.proof.header.height);
+            if newer {
+                self.reports.insert(from, segment);
+            }
+            return Ok(newer);
+        }
         verify_segment(&segment, &self.cfg.committees, self.cfg.shard)?;
         let (Some(first), Some(last)) = (segment.messages.first(), segment.messages.last()) else {
             return Err(SegmentError::Empty);
@@ -478,8 +559,17 @@ impl<S: StateStore> ShardApp<S> {
             .take(shardnet_protocol::limits::MAX_BLOCK_SEGMENTS)
             .collect();
         let inbound = self.inbound_plan(&view, &chosen)?;
-        let mut segments = Vec::with_capacity(chosen.len());
+        let mut segments = Vec::with_capacity(chosen.len() + self.reports.len());
         segments.extend(chosen.into_iter().cloned());
+        for r in self.reports.values() {
+            if segments.len() < shardnet_protocol::limits::MAX_BLOCK_SEGMENTS
+                && self.report_useful(&view, r)?
+            {
+                segments.push(r.clone());
+            }
+        }
+        let all: Vec<&LaneSegment> = segments.iter().collect();
+        let reports = self.reported(&all);
         let env = self.env(
             req.height.0,
             req.timestamp_ms,
@@ -491,7 +581,7 @@ impl<S: StateStore> ShardApp<S> {
             return Ok(empty);
         };
         let hashes = self.recent_hashes(parent);
-        let xs = self.xs(&inbound);
+        let xs = self.xs(&inbound, &reports);
         let (execution, trie) = execute_block(&view, &base, &env, &hashes, &txs, Some(&xs))
             .map_err(|e| StoreError::Io(e.to_string()))?;
         // Invalid transactions change nothing, so dropping them leaves the same execution.
@@ -568,7 +658,12 @@ impl<S: StateStore> ShardApp<S> {
                 }
                 // CS-8: every segment must verify offline; a forged one invalidates the block.
                 for seg in &block.payload.segments {
-                    if verify_segment(seg, &self.cfg.committees, self.cfg.shard).is_err() {
+                    let checked = if seg.messages.is_empty() {
+                        verify_report(seg, &self.cfg.committees, self.cfg.shard)
+                    } else {
+                        verify_segment(seg, &self.cfg.committees, self.cfg.shard)
+                    };
+                    if checked.is_err() {
                         return Ok(false);
                     }
                 }
@@ -580,7 +675,8 @@ impl<S: StateStore> ShardApp<S> {
                     return Ok(false);
                 };
                 let hashes = self.recent_hashes(parent);
-                let xs = self.xs(&inbound);
+                let reports = self.reported(&segments);
+                let xs = self.xs(&inbound, &reports);
                 let (e, trie) = execute_block(&view, &base, &env, &hashes, &txs, Some(&xs))
                     .map_err(|e| StoreError::Io(e.to_string()))?;
                 if e.txs.iter().any(|t| !t.executed()) {
@@ -658,6 +754,29 @@ impl<S: StateStore> ShardApp<S> {
             let executed = done.get(lane).copied().unwrap_or(0);
             seg.messages.last().is_some_and(|m| m.sequence > executed)
         });
+        let stale: Vec<ShardId> = self
+            .reports
+            .iter()
+            .filter(|(_, r)| !self.report_useful(&self.store, r).unwrap_or(true))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in stale {
+            self.reports.remove(&s);
+        }
+        // CS-15: tell the shards that send here how far this block executed their lanes.
+        if block
+            .payload
+            .segments
+            .iter()
+            .any(|s| !s.messages.is_empty())
+        {
+            self.outgoing.push(LaneSegment {
+                proof: committed.proof.clone(),
+                first_leaf: 0,
+                messages: BoundedVec::new(),
+                outbox_proof: shardnet_protocol::MultiProof::default(),
+            });
+        }
         Ok(())
     }
 }

@@ -208,6 +208,9 @@ fn methods(gateway: Gateway) -> Result<RpcModule<Gateway>, RpcStartError> {
     method!(m, "shardnet_status", 0, |gw, ep, _a| shardnet::status(
         gw, ep
     ));
+    method!(m, "shardnet_laneStatus", 0, |gw, ep, _a| {
+        shardnet::lane_status(gw, ep)
+    });
     method!(m, "shardnet_finalityProof", 2, |gw, ep, a| {
         shardnet::finality_proof(gw, ep, &a)
     });

@@ -62,6 +62,53 @@ pub(crate) fn status(gw: &Gateway, ep: Endpoint) -> Result<Status, RpcError> {
     })
 }
 
+/// One outbound lane in `shardnet_laneStatus` (CS-15).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LaneStatus {
+    source: U64,
+    destination: U64,
+    /// `"request"` or `"response"`.
+    class: &'static str,
+    /// Messages emitted so far.
+    emitted: U64,
+    /// Highest sequence the destination certified executing.
+    certified: U64,
+    /// `emitted − certified`.
+    backlog: U64,
+    /// Whether the source's mempool admits transactions that send on this lane.
+    admitting: bool,
+}
+
+/// `shardnet_laneStatus`: every outbound lane of the served shards, with its backlog and
+/// whether sends are admitted, so a client can check before sending (CS-15).
+pub(crate) fn lane_status(gw: &Gateway, ep: Endpoint) -> Result<Vec<LaneStatus>, RpcError> {
+    let mut out = Vec::new();
+    for s in gw.searched(ep)? {
+        let h = s.primary();
+        let cfg = h.config();
+        let lanes = shardnet_exec::lanes::congestion::lane_status(
+            h.store(),
+            cfg.shard,
+            &cfg.shard_map,
+            &cfg.congestion,
+        )?;
+        out.extend(lanes.into_iter().map(|l| LaneStatus {
+            source: U64::from(l.lane.source.0),
+            destination: U64::from(l.lane.destination.0),
+            class: match l.lane.class {
+                shardnet_protocol::LaneClass::Request => "request",
+                shardnet_protocol::LaneClass::Response => "response",
+            },
+            emitted: U64::from(l.emitted),
+            certified: U64::from(l.certified),
+            backlog: U64::from(l.backlog),
+            admitting: l.admitting,
+        }));
+    }
+    Ok(out)
+}
+
 /// `shardnet_finalityProof`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

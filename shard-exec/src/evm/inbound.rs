@@ -47,6 +47,11 @@ pub struct CrossShardEnv<'a> {
     pub inbound: &'a [CrossShardMessage],
     /// The destination budget, which also bounds what a send may attach (CS-9).
     pub budget: Budget,
+    /// Certified inbound watermarks of other shards for lanes from this shard, from the
+    /// finality-proven headers the payload carries (CS-14, CS-15).
+    pub reports: &'a [Watermark],
+    /// Lane credits (CS-15).
+    pub lane_credits: u64,
 }
 
 impl CrossShardEnv<'_> {
@@ -59,6 +64,7 @@ impl CrossShardEnv<'_> {
                 .total_gas
                 .saturating_sub(self.budget.response_reserve_gas),
             max_callback_gas: self.budget.total_gas.saturating_sub(RESPONSE_GAS),
+            lane_credits: self.lane_credits,
         }
     }
 }
@@ -245,6 +251,16 @@ pub(crate) fn begin<V: StateView + ?Sized>(
     let sys = load(evm, CROSS_SHARD)?;
     if sys.info.nonce == 0 {
         sys.info.nonce = 1;
+    }
+    // CS-15: what the destinations certified they executed frees credits.
+    for w in xs.reports.iter().filter(|w| w.lane.source == xs.shard) {
+        let emitted = sload(evm, slots::outbound(&w.lane))?;
+        let slot = slots::certified(&w.lane);
+        let known = sload(evm, slot)?;
+        let new = U256::from(w.executed).min(emitted).max(known);
+        if new != known {
+            sstore(evm, slot, new)?;
+        }
     }
     for m in xs.inbound {
         let slot = slots::inbound(&m.lane);
@@ -472,6 +488,9 @@ pub(crate) fn finish<V: StateView + ?Sized>(
     fx.outbox = Outbox::assign(xs.shard, pending, &mut sequences);
     for (lane, last) in &sequences {
         sstore(evm, slots::outbound(lane), U256::from(*last))?;
+        if lane.class == LaneClass::Request {
+            sstore(evm, slots::pending(lane), U256::ZERO)?;
+        }
     }
     for (id, amount) in opened {
         sstore(evm, slots::open_call(&id), amount)?;

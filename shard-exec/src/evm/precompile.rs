@@ -13,7 +13,7 @@ use revm::interpreter::{CallInputs, CallScheme, CallValue, InterpreterResult};
 use revm::precompile::PrecompileOutput;
 use revm::primitives::AddressSet;
 use revm::primitives::hardfork::SpecId;
-use shardnet_protocol::{ShardId, ShardMap};
+use shardnet_protocol::{LaneClass, LaneId, ShardId, ShardMap};
 
 use crate::lanes::system::{
     CROSS_SHARD, CallSent, SEND_GAS, SendError, SendRequest, call_id, call_sent_log, slots,
@@ -29,6 +29,8 @@ pub(crate) struct SendRules {
     pub max_request_gas: u64,
     /// Most gas a callback may carry (the response budget, CS-9).
     pub max_callback_gas: u64,
+    /// Request messages a lane may have beyond the destination's certified watermark (CS-15).
+    pub lane_credits: u64,
 }
 
 /// Ethereum's precompiles, plus `CROSS_SHARD` when the block executes on a shard.
@@ -146,6 +148,9 @@ fn send<CTX: ContextTr>(
             if value.is_zero() {
                 return revert(SendError::ZeroValue);
             }
+            if let Err(e) = take_credit(ctx, rules, &to)? {
+                return revert(e);
+            }
             ctx.journal_mut().log(transfer_sent_log(from, to, value));
             Ok(PrecompileOutput::new(cost, Bytes::new(), reservoir))
         }
@@ -170,6 +175,9 @@ fn send<CTX: ContextTr>(
             }
             if callback_gas > rules.max_callback_gas {
                 return revert(SendError::GasTooHigh(callback_gas, rules.max_callback_gas));
+            }
+            if let Err(e) = take_credit(ctx, rules, &to)? {
+                return revert(e);
             }
             let basefee = u128::from(ctx.block().basefee());
             let gas_price = U256::from(ctx.tx().effective_gas_price(basefee));
@@ -207,4 +215,41 @@ fn send<CTX: ContextTr>(
             Ok(PrecompileOutput::new(cost, id.0.to_vec().into(), reservoir))
         }
     }
+}
+
+/// CS-15: takes one credit of the request lane to `to`'s shard, or refuses with `LaneFull`
+/// when the lane already has `lane_credits` messages beyond the destination's certified
+/// watermark (counting this block's earlier sends). Journaled like the send itself.
+fn take_credit<CTX: ContextTr>(
+    ctx: &mut CTX,
+    rules: &SendRules,
+    to: &Address,
+) -> Result<Result<(), SendError>, String> {
+    let destination = rules.shard_map.home(to);
+    let lane = LaneId {
+        source: rules.shard,
+        destination,
+        class: LaneClass::Request,
+    };
+    let journal = ctx.journal_mut();
+    journal
+        .load_account(CROSS_SHARD)
+        .map_err(|e| format!("store: {e}"))?;
+    let mut read = |slot| {
+        journal
+            .sload(CROSS_SHARD, slot)
+            .map(|v| v.data.saturating_to::<u64>())
+            .map_err(|e| format!("store: {e}"))
+    };
+    let emitted = read(slots::outbound(&lane))?;
+    let certified = read(slots::certified(&lane))?.min(emitted);
+    let pending = read(slots::pending(&lane))?;
+    let backlog = emitted - certified + pending;
+    if backlog >= rules.lane_credits {
+        return Ok(Err(SendError::LaneFull(destination.0, backlog)));
+    }
+    journal
+        .sstore(CROSS_SHARD, slots::pending(&lane), U256::from(pending + 1))
+        .map_err(|e| format!("store: {e}"))?;
+    Ok(Ok(()))
 }

@@ -8,6 +8,7 @@
 //! - [`inbox`]: choosing which verified messages a destination block executes, exactly once,
 //!   in order, responses first, round robin, within its gas budget (CS-3, CS-9).
 
+pub mod congestion;
 pub mod inbox;
 pub mod outbox;
 pub mod segment;

@@ -67,3 +67,21 @@ pub fn verify_segment(
         .verify(&segment.proof.header.execution.outbox_root, &items)?;
     Ok(())
 }
+
+/// Checks a watermark report received by shard `me`: a segment without messages whose only
+/// content is a finality-proven header of another shard, carrying that shard's inbound
+/// watermarks (CS-14, CS-15).
+pub fn verify_report(
+    report: &LaneSegment,
+    committees: &Committees,
+    me: ShardId,
+) -> Result<(), SegmentError> {
+    if !report.messages.is_empty() {
+        return Err(SegmentError::WrongLane("a report carries no messages"));
+    }
+    if report.proof.header.shard == me {
+        return Err(SegmentError::WrongLane("a report comes from another shard"));
+    }
+    report.proof.verify(committees)?;
+    Ok(())
+}

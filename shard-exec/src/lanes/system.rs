@@ -71,6 +71,9 @@ pub enum SendError {
     /// Calldata longer than a message may carry.
     #[error("CROSS_SHARD: calldata of {0} bytes exceeds the limit")]
     TooLong(usize),
+    /// The lane has used its credits (CS-15).
+    #[error("CROSS_SHARD: lane to shard {0} is full ({1} messages not yet certified delivered)")]
+    LaneFull(u16, u64),
 }
 
 impl SendError {
@@ -406,6 +409,18 @@ pub mod slots {
     /// Inbound lane: the highest sequence executed.
     pub fn inbound(lane: &LaneId) -> U256 {
         tagged(b"shardnet.lane.in", &lane_bytes(lane))
+    }
+
+    /// Outbound lane: the destination's highest certified watermark for it (CS-14, CS-15),
+    /// learned from finality-proven destination headers carried in payloads.
+    pub fn certified(lane: &LaneId) -> U256 {
+        tagged(b"shardnet.lane.certified", &lane_bytes(lane))
+    }
+
+    /// Outbound lane: sends made so far in the current block (zero between blocks), so the
+    /// precompile can count credits before the block assigns sequences (CS-15).
+    pub fn pending(lane: &LaneId) -> U256 {
+        tagged(b"shardnet.lane.pending", &lane_bytes(lane))
     }
 
     /// The call counter (CS-4).

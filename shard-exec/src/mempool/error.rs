@@ -11,6 +11,15 @@ use crate::tx::TxError;
 /// transaction's fault, and its message is meant for the submitter.
 #[derive(Debug, thiserror::Error)]
 pub enum MempoolError {
+    /// The transaction would send to a shard whose lane from here is congested (CS-15).
+    #[error("destination shard {shard} congested; backlog {backlog}")]
+    Congested {
+        /// The destination shard.
+        shard: u16,
+        /// Messages emitted toward it and not yet certified executed.
+        backlog: u64,
+    },
+
     /// Does not decode, has a bad signature, an unsupported type or another chain id.
     #[error(transparent)]
     Invalid(#[from] TxError),
