@@ -367,6 +367,8 @@ fn receipt_envelope(envelope: &TxEnvelope, result: &TxResult) -> ReceiptEnvelope
 pub(crate) struct Indexing<'a> {
     pub(crate) app: &'a mut ShardApp<SledStore>,
     pub(crate) index: &'a ChainIndex,
+    /// The block's outbound segments are recorded here before its state is applied (CS-14).
+    pub(crate) outbox: &'a crate::outbox::Outbox,
     pub(crate) failed: Option<IndexError>,
 }
 
@@ -387,6 +389,15 @@ impl Indexing<'_> {
         let Some((execution, base_fee)) = found else {
             return Ok(());
         };
+        let out = &execution.cross_shard.outbox;
+        let segments: Vec<_> = out
+            .lanes()
+            .into_iter()
+            .filter_map(|lane| out.segment(lane, &committed.proof).ok().flatten())
+            .collect();
+        self.outbox
+            .record(&segments)
+            .map_err(|e| IndexError::Corrupt(e.to_string()))?;
         let cfg = self.app.config();
         let miner = cfg
             .fee_recipients

@@ -17,5 +17,6 @@ pub mod config;
 pub mod devnet;
 pub mod index;
 pub mod ledger;
+pub mod outbox;
 pub mod rpc;
 pub mod validator;

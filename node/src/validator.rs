@@ -30,6 +30,7 @@ use shardnet_exec::{ShardApp, ShardConfig, SledStore};
 
 use crate::index::{ChainIndex, Indexing};
 use crate::ledger::Ledger;
+use crate::outbox::Outbox;
 use shardnet_protocol::{
     Committee, Committees, Genesis, LaneSegment, PublicKey, SecretKey, ShardId, ValidatorIndex,
     decode, encode,
@@ -226,6 +227,7 @@ impl Validator {
         let safety = SledSafetyStore::open(&db)?;
         let ledger = Ledger::open(&db)?;
         let chain_index = ChainIndex::open(&db)?;
+        let outbox = Outbox::open(&db)?;
 
         let mut shard_cfg = ShardConfig::new(cfg.genesis.chain_id.0, shard, cfg.genesis.shard_map);
         shard_cfg.initial_base_fee = 1_000_000_000;
@@ -353,6 +355,9 @@ impl Validator {
                     net: thread_net,
                     committee,
                     committees,
+                    outbox,
+                    last_repush_ms: 0,
+                    last_report_ms: std::collections::BTreeMap::new(),
                     status: thread_status,
                 };
                 if let Err(e) = run.run(&rx)
@@ -402,10 +407,73 @@ struct Runner {
     net: Network,
     committee: Committee,
     committees: Committees,
+    /// Committed outbound segments not yet certified delivered (CS-14, CS-16).
+    outbox: Outbox,
+    last_repush_ms: u64,
+    last_report_ms: std::collections::BTreeMap<ShardId, u64>,
     status: Arc<Mutex<Status>>,
 }
 
+/// How often unacknowledged segments are pushed again (CS-16).
+const REPUSH_INTERVAL_MS: u64 = 1_000;
+
 impl Runner {
+    /// Sends a segment to every validator of the `dests` shards (the transport drops what a
+    /// full queue cannot take; the next repush retries).
+    fn push(&self, segment: &LaneSegment, dests: &BTreeSet<ShardId>) {
+        let frame = Bytes::from(encode(segment));
+        for c in self
+            .committees
+            .iter()
+            .filter(|c| dests.contains(&c.shard()))
+        {
+            for m in c.members() {
+                let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+            }
+        }
+    }
+
+    /// Sends the latest committed block's proof to `source` as a watermark report, at most
+    /// once per repush interval per shard.
+    fn report_to(&mut self, source: ShardId) -> anyhow::Result<()> {
+        let now = now_ms();
+        let last = self.last_report_ms.entry(source).or_insert(0);
+        if now.saturating_sub(*last) < REPUSH_INTERVAL_MS {
+            return Ok(());
+        }
+        *last = now;
+        if let Some(c) = self.ledger.last(1)?.pop() {
+            let report = LaneSegment {
+                proof: c.proof.clone(),
+                first_leaf: 0,
+                messages: shardnet_protocol::BoundedVec::new(),
+                outbox_proof: shardnet_protocol::MultiProof::default(),
+            };
+            self.push(&report, &[source].into());
+        }
+        Ok(())
+    }
+
+    /// CS-14, CS-16: prunes the outbox up to the destinations' certified watermarks and pushes
+    /// the rest again, so a lane drains even if every destination validator missed a push.
+    fn repush(&self) -> anyhow::Result<()> {
+        let certified: std::collections::BTreeMap<_, _> = self
+            .app
+            .lane_status()?
+            .into_iter()
+            .map(|l| (l.lane, l.certified))
+            .collect();
+        let pending = self
+            .outbox
+            .prune_and_pending(|lane| certified.get(lane).copied().unwrap_or(0))?;
+        for segment in pending {
+            if let Some(m) = segment.messages.first() {
+                self.push(&segment, &[m.lane.destination].into());
+            }
+        }
+        Ok(())
+    }
+
     fn run(&mut self, rx: &mpsc::Receiver<Event>) -> anyhow::Result<()> {
         let mut timers: BTreeSet<(u64, TimerId)> = BTreeSet::new();
         self.core.start(now_ms());
@@ -431,10 +499,16 @@ impl Runner {
                 }
                 Ok(Event::Query(f)) => f(&self.app),
                 Ok(Event::Segment { from, segment }) => {
+                    let source = segment.proof.header.shard;
+                    let stale = !segment.messages.is_empty();
                     // A certified segment cannot be forged (CS-8): one that fails the check
                     // comes from a faulty validator.
-                    if self.app.add_segment(*segment).is_err() {
-                        self.net.block(&from, BlockReason::InvalidMessage);
+                    match self.app.add_segment(*segment) {
+                        Err(_) => self.net.block(&from, BlockReason::InvalidMessage),
+                        // Already executed: the source has not heard our watermark yet (the
+                        // report was lost); send it again (CS-15).
+                        Ok(false) if stale => self.report_to(source)?,
+                        Ok(_) => {}
                     }
                 }
                 Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
@@ -459,6 +533,7 @@ impl Runner {
         let mut app = Indexing {
             app: &mut self.app,
             index: &self.index,
+            outbox: &self.outbox,
             failed: None,
         };
         drive(
@@ -525,16 +600,12 @@ impl Runner {
                     .map(|w| w.lane.source)
                     .collect(),
             };
-            let frame = Bytes::from(encode(&segment));
-            for c in self
-                .committees
-                .iter()
-                .filter(|c| dests.contains(&c.shard()))
-            {
-                for m in c.members() {
-                    let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
-                }
-            }
+            self.push(&segment, &dests);
+        }
+        let now = now_ms();
+        if now.saturating_sub(self.last_repush_ms) >= REPUSH_INTERVAL_MS {
+            self.last_repush_ms = now;
+            self.repush()?;
         }
         for c in commits {
             self.ledger.append(&c)?;

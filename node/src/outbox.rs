@@ -1,0 +1,179 @@
+//! The durable outbox of a validator (CS-14, CS-16): every committed block's outbound lane
+//! segments, with their finality proofs, kept until the destination certifies it executed
+//! them, and pushed again until then.
+//!
+//! Pushing once at commit is not enough: if every destination validator misses it (a partition
+//! between shards, a crash), the lane would stall forever. So the relay re-sends what is not
+//! yet covered by the destination's certified watermark (which the source learns from the
+//! destination's reports, CS-15), and prunes what is. Segments are written before the block's
+//! state is applied and flushed with it, so a restart never forgets one that its state says was
+//! emitted.
+
+use shardnet_protocol::codec::{canonical_bytes, decode_canonical};
+use shardnet_protocol::{LaneClass, LaneId, LaneSegment};
+
+/// Why the outbox failed (fatal for the validator, like the ledger).
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// sled failed.
+    #[error("outbox I/O: {0}")]
+    Io(#[from] sled::Error),
+    /// A stored segment does not decode.
+    #[error("outbox corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The `outbox` tree: (lane, first sequence) → segment.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tree: sled::Tree,
+}
+
+fn key(lane: &LaneId, first: u64) -> [u8; 13] {
+    let mut k = [0u8; 13];
+    k[..2].copy_from_slice(&lane.source.0.to_be_bytes());
+    k[2..4].copy_from_slice(&lane.destination.0.to_be_bytes());
+    k[4] = match lane.class {
+        LaneClass::Request => 0,
+        LaneClass::Response => 1,
+    };
+    k[5..].copy_from_slice(&first.to_be_bytes());
+    k
+}
+
+impl Outbox {
+    /// Opens the outbox in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, OutboxError> {
+        Ok(Self {
+            tree: db.open_tree("outbox")?,
+        })
+    }
+
+    /// Records a committed block's segments (reports, which carry no messages, are not kept).
+    pub fn record(&self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
+        for s in segments {
+            if let Some(first) = s.messages.first() {
+                self.tree
+                    .insert(key(&first.lane, first.sequence), canonical_bytes(s))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CS-14: deletes the segments whose last message the destination certified executing;
+    /// returns the rest (to push again), in key order.
+    pub fn prune_and_pending(
+        &self,
+        certified: impl Fn(&LaneId) -> u64,
+    ) -> Result<Vec<LaneSegment>, OutboxError> {
+        let mut pending = Vec::new();
+        for entry in &self.tree {
+            let (k, v) = entry?;
+            let s: LaneSegment =
+                decode_canonical(&v).map_err(|e| OutboxError::Corrupt(e.to_string()))?;
+            match s.messages.last() {
+                Some(last) if last.sequence > certified(&last.lane) => pending.push(s),
+                _ => {
+                    self.tree.remove(k)?;
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Segments held.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use alloy_primitives::{Address, B256, U256};
+    use shardnet_protocol::{
+        BoundedVec, CrossShardMessage, FinalityProof, MessageBody, MultiProof, Origin, ShardId,
+    };
+
+    use super::*;
+
+    fn segment(lane: LaneId, first: u64, n: u64, proof: &FinalityProof) -> LaneSegment {
+        let messages = (first..first + n)
+            .map(|sequence| CrossShardMessage {
+                lane,
+                sequence,
+                origin: Origin {
+                    tx_hash: B256::ZERO,
+                    initiator: Address::ZERO,
+                    depth: 0,
+                },
+                body: MessageBody::Transfer {
+                    from: Address::ZERO,
+                    to: Address::repeat_byte(1),
+                    value: U256::from(sequence),
+                },
+            })
+            .collect();
+        LaneSegment {
+            proof: proof.clone(),
+            first_leaf: 0,
+            messages: BoundedVec::try_from_vec(messages).unwrap(),
+            outbox_proof: MultiProof::default(),
+        }
+    }
+
+    #[test]
+    fn keeps_until_certified_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let outbox = Outbox::open(&db).unwrap();
+        let committee = shardnet_protocol::Committee::new(
+            shardnet_protocol::ChainId(1),
+            ShardId(0),
+            shardnet_protocol::Epoch(0),
+            vec![shardnet_protocol::Member {
+                public_key: shardnet_protocol::SecretKey::from_bytes(&[1; 32]).public_key(),
+                stake: shardnet_protocol::Stake(1),
+                network_address: String::new(),
+            }],
+        )
+        .unwrap();
+        let genesis = shardnet_consensus::genesis_block(&committee, 0, Default::default());
+        let proof = FinalityProof::direct(
+            genesis.header.clone(),
+            genesis.header.clone(),
+            shardnet_protocol::QuorumCert::genesis(genesis.hash()),
+        );
+        let to1 = LaneId {
+            source: ShardId(0),
+            destination: ShardId(1),
+            class: LaneClass::Request,
+        };
+        let to2 = LaneId {
+            destination: ShardId(2),
+            ..to1
+        };
+        outbox
+            .record(&[segment(to1, 1, 3, &proof), segment(to2, 1, 1, &proof)])
+            .unwrap();
+        outbox.record(&[segment(to1, 4, 2, &proof)]).unwrap();
+        assert_eq!(outbox.len(), 3);
+        // Lane to 1 certified up to 3: its first segment goes, the second stays.
+        let pending = outbox
+            .prune_and_pending(|l| if *l == to1 { 3 } else { 0 })
+            .unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].messages[0].sequence, 4);
+        drop(outbox);
+        let outbox = Outbox::open(&db).unwrap();
+        assert_eq!(outbox.len(), 2);
+        let pending = outbox.prune_and_pending(|_| 5).unwrap();
+        assert!(pending.is_empty());
+        assert!(outbox.is_empty());
+    }
+}
