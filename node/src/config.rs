@@ -7,6 +7,7 @@
 //! data_dir = "data"
 //! block_interval_ms = 500        # optional
 //! rpc_addr = "127.0.0.1:8545"    # optional: serve JSON-RPC for this validator's shard
+//! metrics_addr = "127.0.0.1:9545" # optional: serve Prometheus metrics at /metrics
 //! ```
 //! Relative paths are relative to the directory of `node.toml`.
 
@@ -32,6 +33,9 @@ pub struct NodeConfig {
     /// Where to serve JSON-RPC for this validator's shard (`specs/rpc.md`); none if absent.
     #[serde(default)]
     pub rpc_addr: Option<std::net::SocketAddr>,
+    /// Where to serve Prometheus metrics (`/metrics`); none if absent.
+    #[serde(default)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 fn default_interval() -> u64 {

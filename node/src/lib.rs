@@ -17,6 +17,7 @@ pub mod config;
 pub mod devnet;
 pub mod index;
 pub mod ledger;
+pub mod metrics;
 pub mod outbox;
 pub mod rpc;
 pub mod validator;

@@ -83,6 +83,9 @@ enum Command {
         /// Port of the JSON-RPC gateway on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = shardnet_node::rpc::DEFAULT_RPC_PORT)]
         rpc_port: u16,
+        /// Port of the Prometheus `/metrics` endpoint on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 9545)]
+        metrics_port: u16,
     },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
@@ -96,6 +99,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `RUST_LOG=info` (or `shardnet_transport=debug`, ...) to see what the node does; quiet
+    // (warnings only) by default so the devnet's own output stays readable.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -126,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             block_interval_ms,
             until_height,
             rpc_port,
+            metrics_port,
         } => {
             let cfg = shardnet_node::devnet::DevnetConfig {
                 shards,
@@ -135,7 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 accounts,
                 block_interval_ms,
             };
-            devnet(&cfg, until_height, rpc_port)
+            devnet(&cfg, until_height, rpc_port, metrics_port)
         }
     }
 }
@@ -144,6 +157,7 @@ fn devnet(
     cfg: &shardnet_node::devnet::DevnetConfig,
     until_height: Option<u64>,
     rpc_port: u16,
+    metrics_port: u16,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         cfg.shards >= 1 && cfg.validators >= 1,
@@ -188,6 +202,16 @@ fn devnet(
         rpc.url(),
         rpc.url()
     );
+    let metrics: Vec<_> = net.validators().iter().map(|v| v.metrics()).collect();
+    match shardnet_node::metrics::serve(
+        std::net::SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+        metrics,
+        rt.handle(),
+    ) {
+        Ok(addr) => println!("Prometheus metrics: http://{addr}/metrics"),
+        // Metrics are not worth refusing to start over: say so and go on.
+        Err(e) => eprintln!("metrics not served on port {metrics_port}: {e} (--metrics-port)"),
+    }
     println!("Ctrl-C to stop.\n");
     let started = std::time::Instant::now();
     let code = every_second_until_ctrl_c(&rt, || {
@@ -329,6 +353,15 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         s.shard.0,
         loaded.config.data_dir.display()
     );
+    if let Some(addr) = loaded.config.metrics_addr {
+        match shardnet_node::metrics::serve(addr, vec![validator.metrics()], rt.handle()) {
+            Ok(bound) => println!("Prometheus metrics: http://{bound}/metrics"),
+            Err(e) => {
+                rt.block_on(validator.shutdown());
+                return Err(anyhow::anyhow!("serving metrics on {addr}: {e}"));
+            }
+        }
+    }
     let rpc = match loaded.config.rpc_addr {
         None => None,
         Some(addr) => {

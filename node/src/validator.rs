@@ -30,6 +30,7 @@ use shardnet_exec::{ShardApp, ShardConfig, SledStore};
 
 use crate::index::{ChainIndex, Indexing};
 use crate::ledger::Ledger;
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 use shardnet_protocol::{
     Committee, Committees, Genesis, LaneSegment, PublicKey, SecretKey, ShardId, ValidatorIndex,
@@ -105,6 +106,7 @@ pub struct Validator {
     handle: ShardHandle,
     thread: Option<JoinHandle<()>>,
     net: Network,
+    metrics: Arc<Metrics>,
 }
 
 /// How long a caller waits for the core thread to answer a submission or a query.
@@ -342,6 +344,8 @@ impl Validator {
             events,
         };
         let thread_status = Arc::clone(&status);
+        let metrics = Arc::new(Metrics::new(shard.0, index.0));
+        let thread_metrics = Arc::clone(&metrics);
         let thread_net = net.clone();
         let thread = std::thread::Builder::new()
             .name(format!("validator-{shard}-{index}"))
@@ -357,12 +361,14 @@ impl Validator {
                     committees,
                     outbox,
                     last_repush_ms: 0,
+                    metrics: thread_metrics,
                     last_report_ms: std::collections::BTreeMap::new(),
                     status: thread_status,
                 };
                 if let Err(e) = run.run(&rx)
                     && let Ok(mut s) = run.status.lock()
                 {
+                    tracing::error!(error = %format!("{e:#}"), "validator stopped");
                     s.fatal = Some(format!("{e:#}"));
                 }
             })?;
@@ -370,6 +376,7 @@ impl Validator {
             handle,
             thread: Some(thread),
             net,
+            metrics,
         })
     }
 
@@ -381,6 +388,11 @@ impl Validator {
     /// Submits a signed transaction to this validator's mempool.
     pub fn submit(&self, raw: Bytes) -> Result<(), String> {
         self.handle.submit(raw)
+    }
+
+    /// Its Prometheus metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// What the RPC holds on this validator.
@@ -410,6 +422,7 @@ struct Runner {
     /// Committed outbound segments not yet certified delivered (CS-14, CS-16).
     outbox: Outbox,
     last_repush_ms: u64,
+    metrics: Arc<Metrics>,
     last_report_ms: std::collections::BTreeMap<ShardId, u64>,
     status: Arc<Mutex<Status>>,
 }
@@ -457,12 +470,18 @@ impl Runner {
     /// CS-14, CS-16: prunes the outbox up to the destinations' certified watermarks and pushes
     /// the rest again, so a lane drains even if every destination validator missed a push.
     fn repush(&self) -> anyhow::Result<()> {
-        let certified: std::collections::BTreeMap<_, _> = self
-            .app
-            .lane_status()?
-            .into_iter()
-            .map(|l| (l.lane, l.certified))
-            .collect();
+        let lanes = self.app.lane_status()?;
+        self.metrics.set_lane_backlog(
+            lanes
+                .iter()
+                .filter(|l| l.lane.class == shardnet_protocol::LaneClass::Request)
+                .map(|l| (l.lane.destination.0, l.backlog))
+                .collect(),
+        );
+        self.metrics
+            .set_connected_peers(self.net.connected_peers().len());
+        let certified: std::collections::BTreeMap<_, _> =
+            lanes.into_iter().map(|l| (l.lane, l.certified)).collect();
         let pending = self
             .outbox
             .prune_and_pending(|lane| certified.get(lane).copied().unwrap_or(0))?;
@@ -504,7 +523,10 @@ impl Runner {
                     // A certified segment cannot be forged (CS-8): one that fails the check
                     // comes from a faulty validator.
                     match self.app.add_segment(*segment) {
-                        Err(_) => self.net.block(&from, BlockReason::InvalidMessage),
+                        Err(e) => {
+                            tracing::warn!(peer = %from, error = %e, "invalid lane segment");
+                            self.net.block(&from, BlockReason::InvalidMessage);
+                        }
                         // Already executed: the source has not heard our watermark yet (the
                         // report was lost); send it again (CS-15).
                         Ok(false) if stale => self.report_to(source)?,
@@ -517,6 +539,10 @@ impl Runner {
             let now = now_ms();
             while timers.first().is_some_and(|(at, _)| *at <= now) {
                 if let Some((_, timer)) = timers.pop_first() {
+                    if matches!(timer, TimerId::Round(r) if r == self.core.round()) {
+                        tracing::debug!(round = self.core.round().0, "round timed out");
+                        self.metrics.timed_out();
+                    }
                     self.core.handle(now, Input::Timer(timer));
                     self.drain(&mut timers)?;
                 }
@@ -617,9 +643,22 @@ impl Runner {
             s.head = B256::from(c.block.hash().0.0);
             s.state_root = self.app.head().state_root;
             s.committed_txs += c.block.payload.transactions.len() as u64;
+            tracing::info!(
+                shard = c.block.header.shard.0,
+                height = c.block.header.height.0,
+                txs = c.block.payload.transactions.len(),
+                segments = c.block.payload.segments.len(),
+                "committed"
+            );
+            self.metrics.committed(
+                c.block.header.height.0,
+                c.block.payload.transactions.len() as u64,
+                now_ms().saturating_sub(c.block.header.timestamp_ms),
+            );
         }
         if let Ok(mut s) = self.status.lock() {
             s.round = self.core.round().0;
+            self.metrics.set_round(s.round);
         }
         Ok(())
     }

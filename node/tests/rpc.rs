@@ -557,4 +557,30 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
     assert_eq!(lane["destination"], json!("0x1"));
     assert_eq!(lane["emitted"], json!("0x1"));
     assert_eq!(lane["admitting"], json!(true));
+    // Prometheus: every validator's commits, and the lane's backlog gauge.
+    let metrics: Vec<_> = net
+        .devnet
+        .as_ref()
+        .unwrap()
+        .validators()
+        .iter()
+        .map(|v| v.metrics())
+        .collect();
+    let addr =
+        shardnet_node::metrics::serve("127.0.0.1:0".parse().unwrap(), metrics, net.rt.handle())
+            .unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for shard in 0..2 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("shardnet_commits_total{{shard=\"{shard}\"")))
+            .unwrap();
+        let commits: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(commits > 0, "{line}");
+    }
+    assert!(text.contains("shardnet_commit_latency_seconds_count"));
 }
