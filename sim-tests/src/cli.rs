@@ -216,7 +216,9 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
     let (tx, rx) = mpsc::channel::<Outcome>();
     let mut tally = Tally::default();
     let mut progress = Progress::new(&scenario.name, total);
-    let trace_this = opts.trace.is_some() && !*traced;
+    // Seeds run untraced (tracing is slow); a seed whose trace is wanted is replayed traced,
+    // which also shows that the replay reproduces it.
+    let want_trace = opts.trace.is_some() && !*traced;
     // Threads and the wall clock belong to this shell only (module docs).
     #[allow(clippy::disallowed_methods)]
     std::thread::scope(|s| {
@@ -230,7 +232,7 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
                     if seed >= end {
                         break;
                     }
-                    let outcome = run_seed(scenario, seed, trace_this, opts.check_determinism);
+                    let outcome = run_seed(scenario, seed, opts.check_determinism);
                     if tx.send(outcome).is_err() {
                         break;
                     }
@@ -240,14 +242,21 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
         drop(tx);
         for outcome in rx {
             tally.add(&outcome);
-            if outcome.code() != EXIT_PASS {
+            let failed = outcome.code() != EXIT_PASS;
+            if failed {
                 progress.clear();
                 println!("{}", failure_line(opts, arg, &outcome));
-                if trace_this && !*traced {
-                    *traced = write_trace(opts, &outcome.report);
+            }
+            if want_trace && !*traced && (failed || single) {
+                let replayed = run_traced(scenario, outcome.report.seed);
+                if replayed.trace_hash != outcome.report.trace_hash {
+                    println!(
+                        "NONDETERMINISTIC: the traced replay of seed {} differs",
+                        outcome.report.seed
+                    );
+                    tally.nondeterministic += 1;
                 }
-            } else if trace_this && single && !*traced {
-                *traced = write_trace(opts, &outcome.report);
+                *traced = write_trace(opts, &replayed);
             }
             progress.tick(tally.failed_seeds.len() as u64);
         }
@@ -268,12 +277,8 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
     tally
 }
 
-fn run_seed(scenario: &Scenario, seed: u64, traced: bool, check_determinism: bool) -> Outcome {
-    let report = if traced {
-        run_traced(scenario, seed)
-    } else {
-        run(scenario, seed)
-    };
+fn run_seed(scenario: &Scenario, seed: u64, check_determinism: bool) -> Outcome {
+    let report = run(scenario, seed);
     let nondeterministic = check_determinism && run(scenario, seed).trace_hash != report.trace_hash;
     Outcome {
         report,

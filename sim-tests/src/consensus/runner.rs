@@ -119,6 +119,8 @@ struct Sim<'a> {
 }
 
 /// Runs `scenario` with `seed`; never panics on a protocol failure, reports it instead.
+/// The scenario must be valid ([`Scenario::validate`]; [`Scenario::from_toml`] and the
+/// library check it).
 pub fn run(scenario: &Scenario, seed: u64) -> Report {
     run_inner(scenario, seed, false)
 }
