@@ -57,6 +57,15 @@
 //! ```
 #![deny(clippy::unwrap_used, clippy::panic)]
 
+/// Set when the core was built with the deliberately broken `broken-persist-before-vote`
+/// feature (votes leave before their safety data is durable). Hosts that run real
+/// validators must refuse to start when it is set.
+pub const BROKEN_BUILD: Option<&str> = if cfg!(feature = "broken-persist-before-vote") {
+    Some("broken-persist-before-vote: votes are sent before their safety data is durable")
+} else {
+    None
+};
+
 mod app;
 pub mod block_tree;
 mod config;

@@ -1,9 +1,9 @@
 //! The `shardnet` binary.
 //!
-//! `shardnet devnet` (a local cluster over QUIC on loopback, with the JSON-RPC gateway),
-//! `shardnet run` (one validator, optionally serving JSON-RPC for its shard), `keygen`,
-//! `genesis` and `statetest <dir>` (the ethereum/tests oracle for the executor). Bench and
-//! sim commands arrive with their issues.
+//! `shardnet devnet` (a local cluster over QUIC on loopback, with the JSON-RPC gateway and
+//! metrics), `shardnet run` (one validator, optionally serving JSON-RPC and metrics), `keygen`,
+//! `genesis`, `statetest <dir>` (the ethereum/tests oracle for the executor) and `sim` (the
+//! seeded consensus simulator, delegating to `shardnet_sim::cli`). Bench arrives with its issue.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +87,33 @@ enum Command {
         #[arg(long, default_value_t = 9545)]
         metrics_port: u16,
     },
+    /// Run seeded consensus simulations: a named scenario (or `all`) or a scenario file, over
+    /// a seed range. Exit codes: 0 pass, 1 safety violation, 2 liveness failure (or a fault
+    /// that never fired), 3 nondeterminism, 64 bad arguments or scenario.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["scenario", "scenario_file"])))]
+    Sim {
+        /// A named scenario (embedded; `all` for every one). Names: happy, uneven-stake,
+        /// lossy-network, partition-heal, crash-restart, leader-crash, crash-restart-storm,
+        /// equivocating-leader, byzantine-equivocation, double-voter, twins,
+        /// withhold-and-spam, clock-skew, chaos.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// A scenario TOML file (format: sim-tests/scenarios/README.md).
+        #[arg(long)]
+        scenario_file: Option<PathBuf>,
+        /// Seeds A..B (B exclusive).
+        #[arg(long, default_value = "0..100", value_parser = shardnet_sim::cli::parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Worker threads, each running whole seeds.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Write the event log of the only seed (or the first failing one) to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Run every seed twice and compare the trace hashes.
+        #[arg(long)]
+        check_determinism: bool,
+    },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
     Statetest {
@@ -108,7 +135,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    // Usage errors exit 64 (EX_USAGE), not clap's 2, which `shardnet sim` uses for liveness.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -118,7 +153,39 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A deliberately broken consensus build exists only for the simulator (BENCHMARKS.md).
+    if let Some(why) = shardnet_consensus::BROKEN_BUILD
+        && !matches!(cli.command, Command::Sim { .. })
+    {
+        anyhow::bail!(
+            "this binary was built with a deliberately broken consensus core ({why}); it only runs `shardnet sim`"
+        );
+    }
     match cli.command {
+        Command::Sim {
+            scenario,
+            scenario_file,
+            seeds,
+            jobs,
+            trace,
+            check_determinism,
+        } => {
+            use shardnet_sim::cli::{Options, Source};
+            let source = match (scenario, scenario_file) {
+                (_, Some(path)) => Source::File(path),
+                (Some(name), None) => Source::Named(name),
+                (None, None) => anyhow::bail!("give --scenario NAME or --scenario-file PATH"),
+            };
+            let opts = Options {
+                source,
+                seeds,
+                jobs,
+                trace,
+                check_determinism,
+                replay_prefix: "cargo run --profile sim -p shardnet -- sim".into(),
+            };
+            Ok(ExitCode::from(shardnet_sim::cli::main(&opts)))
+        }
         Command::Statetest { path, show } => statetest(&path, show),
         Command::Keygen { out } => keygen(&out),
         Command::Genesis {

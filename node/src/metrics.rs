@@ -184,13 +184,28 @@ pub fn serve(
     let local = listener.local_addr()?;
     let all = Arc::new(all);
     rt.spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                // Out of descriptors or similar: back off rather than stop serving.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
             let all = Arc::clone(&all);
             tokio::spawn(async move {
-                // The request line is all we need; bound what we read.
-                let mut buf = [0u8; 1024];
-                let n = stream.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]);
+                // Read the request head (bounded in size and time); its first line is all we
+                // need, but answering before it is complete would cut the client off.
+                let mut buf = Vec::with_capacity(1024);
+                let read_head = async {
+                    let mut chunk = [0u8; 1024];
+                    while buf.len() < 8 * 1024 && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read_head).await;
+                let head = String::from_utf8_lossy(&buf);
                 let (status, body) = if head.starts_with("GET /metrics") {
                     ("200 OK", render(&all))
                 } else {
@@ -248,7 +263,8 @@ mod tests {
         let get = |path: &str| {
             use std::io::{Read, Write};
             let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .unwrap();
             let mut out = String::new();
             s.read_to_string(&mut out).unwrap();
             out

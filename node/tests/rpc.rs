@@ -570,7 +570,8 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
         shardnet_node::metrics::serve("127.0.0.1:0".parse().unwrap(), metrics, net.rt.handle())
             .unwrap();
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");

@@ -469,6 +469,20 @@ impl Core {
         self.next_persist_id += 1;
         let id = self.next_persist_id;
         let blocks = std::mem::take(&mut self.unpersisted_blocks);
+        // The deliberate bug of the `broken-persist-before-vote` feature: votes and timeouts
+        // leave before the safety data that forbids a conflicting one is durable, so a crash
+        // mid-persist lets the restarted validator sign against what it already sent.
+        #[cfg(feature = "broken-persist-before-vote")]
+        let held: Vec<Held> = held
+            .into_iter()
+            .filter_map(|h| match h {
+                Held::Output(o) => {
+                    self.outputs.push_back(o);
+                    None
+                }
+                local => Some(local),
+            })
+            .collect();
         self.outputs.push_back(Output::Persist {
             id,
             data: self.safety.clone(),

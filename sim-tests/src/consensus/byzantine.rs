@@ -9,8 +9,9 @@ use shardnet_protocol::{
     VoteData,
 };
 
-/// What a Byzantine validator does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a Byzantine validator does (in scenario TOML: `behaviour = "double-vote"` etc.).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Behaviour {
     /// As leader, sends one block to half the committee and a conflicting one to the rest.
     Equivocate,

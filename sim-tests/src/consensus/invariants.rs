@@ -62,15 +62,27 @@ pub enum Violation {
         /// Why.
         error: String,
     },
+    /// I-4 under faults: the chain did not reach the height the scenario expects while its
+    /// faults were active (`liveness.min_height_at_heal`).
+    #[error("I-4 liveness under faults: height {reached} at the heal (needs {needed})")]
+    NoProgressUnderFaults {
+        /// Highest height committed when the fault phase ended.
+        reached: u64,
+        /// Required.
+        needed: u64,
+    },
     /// A scenario's faults did not all fire, so it tested less than it claims.
-    #[error("scenario fault `{0}` never fired")]
-    FaultNotFired(&'static str),
+    #[error("coverage: scenario fault never fired: {0}")]
+    FaultNotFired(String),
 }
 
 impl Violation {
     /// Whether this is a safety (rather than liveness or coverage) failure.
     pub fn is_safety(&self) -> bool {
-        !matches!(self, Self::Liveness { .. } | Self::FaultNotFired(_))
+        !matches!(
+            self,
+            Self::Liveness { .. } | Self::NoProgressUnderFaults { .. } | Self::FaultNotFired(_)
+        )
     }
 }
 

@@ -8,6 +8,8 @@ use rand_core::RngCore;
 /// When `one_way`, only messages from `side` to the rest are dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Partition {
+    /// The fault-schedule entry this episode belongs to (for counting when it opens).
+    pub(crate) entry: usize,
     pub(crate) from_ms: u64,
     pub(crate) to_ms: u64,
     pub(crate) side: Vec<usize>,

@@ -1,5 +1,8 @@
 //! The deterministic scheduler: one event queue ordered by (time, sequence), one seeded RNG,
 //! real consensus cores, and the invariants checked after every event.
+//!
+//! Time: the queue runs on global simulated time; each core sees only its node's local
+//! clock (`plan::Clock`), so clock skew moves timers and block pacing but nothing else.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,87 +21,13 @@ use shardnet_protocol::{
 use super::app::SimApp;
 use super::byzantine::{Behaviour, Outgoing, rewrite};
 use super::invariants::{Checker, Violation};
-use super::network::{Fate, Network, Partition, chance, uniform};
+use super::network::{Fate, Network, chance, uniform};
+use super::plan::{Clock, Plan, Victim, plan};
+use super::report::{Report, Stats, describe};
 use super::scenario::Scenario;
 
-/// Counts of everything that happened, so a scenario can prove its faults fired.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Messages delivered.
-    pub delivered: u64,
-    /// Messages lost to random loss.
-    pub dropped: u64,
-    /// Messages cut by a partition.
-    pub partitioned: u64,
-    /// Extra copies delivered.
-    pub duplicated: u64,
-    /// Crashes (scheduled and at persistence points).
-    pub crashes: u64,
-    /// Crashes at a persistence point.
-    pub persist_crashes: u64,
-    /// Messages rewritten, withheld or injected by Byzantine validators.
-    pub byzantine_actions: u64,
-    /// Evidence outputs from honest validators.
-    pub evidence: u64,
-    /// Fault reports from honest validators.
-    pub faults_reported: u64,
-    /// Highest committed height.
-    pub max_height: u64,
-    /// Events processed.
-    pub events: u64,
-    /// Sum over (honest validator, committed block) of proposal-to-commit time, in ms.
-    pub commit_latency_ms_sum: u64,
-    /// Number of terms in `commit_latency_ms_sum`.
-    pub commit_latency_samples: u64,
-}
-
-/// The result of one seed.
-#[derive(Clone, Debug)]
-pub struct Report {
-    /// Scenario name.
-    pub scenario: &'static str,
-    /// The seed.
-    pub seed: u64,
-    /// Every parameter drawn from the seed.
-    pub params: Vec<String>,
-    /// The first broken invariant, if any.
-    pub violation: Option<Violation>,
-    /// blake3 over every processed event: equal for equal seeds (determinism).
-    pub trace_hash: [u8; 32],
-    /// Counters.
-    pub stats: Stats,
-    /// Readable event log, when tracing.
-    pub trace: Vec<String>,
-}
-
-impl Report {
-    /// The one command that replays this seed with a trace.
-    pub fn replay_command(&self) -> String {
-        format!(
-            "cargo run -p shardnet-sim --profile sim --bin consensus-sim -- --scenario {} --seeds {}..{} --trace trace.log",
-            self.scenario,
-            self.seed,
-            self.seed + 1
-        )
-    }
-
-    /// One line: outcome, seed, counters, and the replay command on failure.
-    pub fn summary(&self) -> String {
-        match &self.violation {
-            None => format!(
-                "ok   {} seed {}: height {}, {} events",
-                self.scenario, self.seed, self.stats.max_height, self.stats.events
-            ),
-            Some(v) => format!(
-                "FAIL {} seed {}: {v}\n  params: {}\n  replay: {}",
-                self.scenario,
-                self.seed,
-                self.params.join("; "),
-                self.replay_command()
-            ),
-        }
-    }
-}
+/// How long a planned crash waits when its victim is down, before trying again.
+const CRASH_RETRY_MS: u64 = 100;
 
 #[derive(Debug)]
 enum Event {
@@ -112,11 +41,26 @@ enum Event {
         incarnation: u64,
         timer: TimerId,
     },
+    /// A planned crash (`node` `None`: whoever leads then).
     Crash {
+        node: Option<usize>,
+        entry: usize,
+        down_ms: u64,
+    },
+    /// Arms a crash in the middle of `node`'s next persist.
+    Arm {
         node: usize,
+        entry: usize,
+        write_lands: bool,
+        down_ms: u64,
     },
     Restart {
         node: usize,
+    },
+    /// A partition episode of schedule entry `entry` opens (it is counted as fired then:
+    /// it cuts whatever crosses it, and a quiet network may send nothing across).
+    PartitionOpens {
+        entry: usize,
     },
 }
 
@@ -124,11 +68,16 @@ struct Node {
     index: ValidatorIndex,
     key: SecretKey,
     behaviour: Option<Behaviour>,
+    /// Index of the Byzantine role in the scenario, if any.
+    role: Option<usize>,
     core: Option<Core>,
     app: SimApp,
     store: MemorySafetyStore,
     incarnation: u64,
     replay: Vec<ConsensusMessage>,
+    clock: Option<Clock>,
+    /// Armed mid-persist crashes: (schedule entry, whether the write lands, downtime).
+    armed: Vec<(usize, bool, u64)>,
 }
 
 impl Node {
@@ -144,10 +93,16 @@ impl Node {
             .and_then(|()| self.store.persist(data))
             .expect("in-memory store cannot fail");
     }
+
+    /// What this node's clock reads at global time `t`.
+    fn local(&self, t: u64) -> u64 {
+        self.clock.map_or(t, |c| c.local(t))
+    }
 }
 
 struct Sim<'a> {
     scenario: &'a Scenario,
+    plan: Plan,
     cfg: Config,
     committee: Committee,
     genesis: Arc<Block>,
@@ -164,6 +119,8 @@ struct Sim<'a> {
 }
 
 /// Runs `scenario` with `seed`; never panics on a protocol failure, reports it instead.
+/// The scenario must be valid ([`Scenario::validate`]; [`Scenario::from_toml`] and the
+/// library check it).
 pub fn run(scenario: &Scenario, seed: u64) -> Report {
     run_inner(scenario, seed, false)
 }
@@ -173,99 +130,81 @@ pub fn run_traced(scenario: &Scenario, seed: u64) -> Report {
     run_inner(scenario, seed, true)
 }
 
-fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ u64::from_le_bytes(name_salt(scenario.name)));
-    let keys: Vec<SecretKey> = (0..scenario.stakes.len())
+fn keys(n: usize) -> Vec<SecretKey> {
+    (0..n)
         .map(|i| {
             let mut seed_bytes = [0u8; 32];
             seed_bytes[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
             SecretKey::from_bytes(&seed_bytes)
         })
-        .collect();
+        .collect()
+}
+
+fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
+    let rng = ChaCha8Rng::seed_from_u64(seed ^ u64::from_le_bytes(name_salt(&scenario.name)));
+    let plan = plan(scenario, seed);
+    let keys = keys(scenario.topology.stakes.len());
     let members = keys
         .iter()
-        .zip(&scenario.stakes)
+        .zip(&scenario.topology.stakes)
         .map(|(k, s)| Member {
             public_key: k.public_key(),
             stake: Stake(*s),
             network_address: String::new(),
         })
         .collect();
+    // `Scenario::validate` bounds the committee, so this cannot fail for a loaded scenario.
     #[allow(clippy::expect_used)]
     let committee =
         Committee::new(ChainId(1337), ShardId(0), Epoch(0), members).expect("scenario committee");
     let genesis = Arc::new(genesis_block(&committee, 0, ExecutionCommitment::default()));
-
-    let mut nodes = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let index = ValidatorIndex(i as u16);
-        let behaviour = scenario
-            .byzantine
-            .iter()
-            .find(|(v, _)| *v == index.0)
-            .map(|(_, b)| *b);
-        let copies = if behaviour == Some(Behaviour::Twin) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            nodes.push(Node {
-                index,
-                key: key.clone(),
-                behaviour,
+    let nodes = plan
+        .node_validator
+        .iter()
+        .zip(&plan.clocks)
+        .map(|(&v, clock)| {
+            let role = scenario.byzantine.iter().position(|r| r.validator == v);
+            Node {
+                index: ValidatorIndex(v),
+                key: keys[usize::from(v)].clone(),
+                behaviour: role.map(|r| scenario.byzantine[r].behaviour),
+                role,
                 core: None,
                 app: SimApp::default(),
                 store: MemorySafetyStore::new(),
                 incarnation: 0,
                 replay: Vec::new(),
-            });
-        }
-    }
-
-    let mut params = vec![
-        format!("nodes {}", nodes.len()),
-        format!("stakes {:?}", scenario.stakes),
-    ];
-    let mut partitions = Vec::new();
-    for _ in 0..scenario.partitions {
-        let from_ms = uniform(&mut rng, 0, scenario.fault_ms.saturating_sub(1000));
-        let to_ms = (from_ms + uniform(&mut rng, 500, 4000)).min(scenario.fault_ms);
-        let mut side: Vec<usize> = (0..nodes.len())
-            .filter(|_| rng.next_u32() % 2 == 0)
-            .collect();
-        if side.is_empty() || side.len() == nodes.len() {
-            side = vec![(rng.next_u32() as usize) % nodes.len()];
-        }
-        let one_way = rng.next_u32() % 4 == 0;
-        params.push(format!(
-            "partition {side:?} {from_ms}..{to_ms}ms{}",
-            if one_way { " one-way" } else { "" }
-        ));
-        partitions.push(Partition {
-            from_ms,
-            to_ms,
-            side,
-            one_way,
-        });
-    }
+                clock: *clock,
+                armed: Vec::new(),
+            }
+        })
+        .collect();
     let net = Network {
-        latency_ms: scenario.latency_ms,
-        loss: scenario.loss,
-        duplicate: scenario.duplicate,
-        partitions,
-        heal_at_ms: scenario.fault_ms,
+        latency_ms: (
+            scenario.network.latency_ms[0],
+            scenario.network.latency_ms[1],
+        ),
+        loss: scenario.network.loss,
+        duplicate: scenario.network.duplicate,
+        partitions: plan.partitions.clone(),
+        heal_at_ms: scenario.duration.fault_ms,
     };
     let cfg = Config {
         base_timeout_ms: 300,
         max_backoff_exponent: 3,
         sync_retry_ms: 200,
         max_sync_retries: 20,
-        min_block_interval_ms: scenario.block_interval_ms,
+        min_block_interval_ms: scenario.topology.block_interval_ms,
         ..Config::default()
+    };
+    let stats = Stats {
+        fault_fired: vec![0; scenario.faults.len()],
+        role_fired: vec![0; scenario.byzantine.len()],
+        ..Stats::default()
     };
     let mut sim = Sim {
         scenario,
+        plan,
         cfg,
         committee,
         genesis,
@@ -275,27 +214,54 @@ fn run_inner(scenario: &Scenario, seed: u64, traced: bool) -> Report {
         queue: BTreeMap::new(),
         seq: 0,
         checker: Checker::default(),
-        stats: Stats::default(),
+        stats,
         hasher: blake3::Hasher::new(),
         trace: traced.then(Vec::new),
         proposed_at: BTreeMap::new(),
     };
-    let honest: Vec<usize> = (0..sim.nodes.len())
-        .filter(|&n| sim.nodes[n].honest())
-        .collect();
-    for _ in 0..scenario.crashes {
-        let node = honest[(sim.rng.next_u32() as usize) % honest.len()];
-        let at = uniform(&mut sim.rng, 0, scenario.fault_ms.saturating_sub(500));
-        params.push(format!("crash node {node} at {at}ms"));
-        sim.schedule(at, Event::Crash { node });
+    for c in sim.plan.crashes.clone() {
+        let node = match c.victim {
+            Victim::Node(n) => Some(n),
+            Victim::Leader => None,
+        };
+        let (entry, down_ms) = (c.entry, c.down_ms);
+        sim.schedule(
+            c.at_ms,
+            Event::Crash {
+                node,
+                entry,
+                down_ms,
+            },
+        );
+    }
+    for (entry, at) in sim
+        .plan
+        .partitions
+        .iter()
+        .map(|p| (p.entry, p.from_ms))
+        .collect::<Vec<_>>()
+    {
+        sim.schedule(at, Event::PartitionOpens { entry });
+    }
+    for a in sim.plan.persist_crashes.clone() {
+        let (node, entry, write_lands, down_ms) = (a.node, a.entry, a.write_lands, a.down_ms);
+        sim.schedule(
+            a.at_ms,
+            Event::Arm {
+                node,
+                entry,
+                write_lands,
+                down_ms,
+            },
+        );
     }
     let violation = sim.run_all().err();
     let mut stats = sim.stats.clone();
     stats.max_height = sim.checker.max_height().0;
     Report {
-        scenario: scenario.name,
+        scenario: scenario.name.clone(),
         seed,
-        params,
+        params: sim.plan.params.clone(),
         violation,
         trace_hash: *sim.hasher.finalize().as_bytes(),
         stats,
@@ -325,8 +291,8 @@ impl Sim<'_> {
         for n in 0..self.nodes.len() {
             self.boot(n, 0)?;
         }
-        let heal = self.scenario.fault_ms;
-        let end = heal + self.scenario.heal_ms;
+        let heal = self.scenario.duration.fault_ms;
+        let end = heal + self.scenario.duration.heal_ms;
         let mut at_heal: Option<Vec<u64>> = None;
         while let Some(((now, _), event)) = self.queue.pop_first() {
             if now > end {
@@ -340,16 +306,24 @@ impl Sim<'_> {
         }
         self.check_faults_fired()?;
         let before = at_heal.unwrap_or_else(|| self.heights());
+        let need = self.scenario.liveness.min_height_at_heal;
+        let reached = before.iter().copied().max().unwrap_or(0);
+        if reached < need {
+            return Err(Violation::NoProgressUnderFaults {
+                reached,
+                needed: need,
+            });
+        }
         for (n, h) in self.heights().into_iter().enumerate() {
             if !self.nodes[n].honest() {
                 continue;
             }
             let commits = h.saturating_sub(before[n]);
-            if commits < self.scenario.min_commits_after_heal {
+            if commits < self.scenario.liveness.min_commits_after_heal {
                 return Err(Violation::Liveness {
                     node: n,
                     commits,
-                    needed: self.scenario.min_commits_after_heal,
+                    needed: self.scenario.liveness.min_commits_after_heal,
                 });
             }
         }
@@ -362,28 +336,37 @@ impl Sim<'_> {
             .collect()
     }
 
+    /// A scenario whose faults never fired tested less than it claims: that is a failure.
     fn check_faults_fired(&self) -> Result<(), Violation> {
         let s = self.scenario;
-        let checks = [
-            (s.partitions > 0 && self.stats.partitioned == 0, "partition"),
-            (s.loss > 0.0 && self.stats.dropped == 0, "loss"),
-            (
-                s.duplicate > 0.0 && self.stats.duplicated == 0,
-                "duplication",
-            ),
-            (s.crashes > 0 && self.stats.crashes == 0, "crash"),
-            (
-                !s.byzantine.is_empty() && self.stats.byzantine_actions == 0,
-                "byzantine",
-            ),
-        ];
-        match checks.iter().find(|(missing, _)| *missing) {
-            Some((_, name)) => Err(Violation::FaultNotFired(name)),
-            None => Ok(()),
+        let not_fired = |what: String| Err(Violation::FaultNotFired(what));
+        if s.network.loss > 0.0 && self.stats.dropped == 0 {
+            return not_fired(format!("network loss {} (no message lost)", s.network.loss));
         }
+        if s.network.duplicate > 0.0 && self.stats.duplicated == 0 {
+            return not_fired(format!(
+                "network duplicate {} (no message duplicated)",
+                s.network.duplicate
+            ));
+        }
+        for (i, f) in s.faults.iter().enumerate() {
+            if self.stats.fault_fired.get(i).copied().unwrap_or(0) == 0 {
+                return not_fired(format!("fault {i} ({}): {f:?}", f.kind()));
+            }
+        }
+        for (i, r) in s.byzantine.iter().enumerate() {
+            if self.stats.role_fired.get(i).copied().unwrap_or(0) == 0 {
+                return not_fired(format!(
+                    "byzantine v{} {:?} (never acted)",
+                    r.validator, r.behaviour
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn boot(&mut self, n: usize, now: u64) -> Result<(), Violation> {
+        let local = self.nodes[n].local(now);
         let node = &mut self.nodes[n];
         #[allow(clippy::expect_used)]
         let safety = node.store.load().expect("in-memory store cannot fail");
@@ -412,21 +395,41 @@ impl Sim<'_> {
             Some((node.index, node.key.clone())),
             recovery,
         );
-        core.start(now);
+        core.start(local);
         node.core = Some(core);
         self.pump(n, now)
     }
 
-    fn crash(&mut self, n: usize, now: u64) {
+    /// Stops node `n` (if up) and schedules its restart `down_ms` later, at the latest when
+    /// the fault phase ends. Returns whether it was up.
+    fn crash(&mut self, n: usize, now: u64, down_ms: u64) -> bool {
         if self.nodes[n].core.take().is_none() {
-            return;
+            return false;
         }
         self.nodes[n].incarnation += 1;
         self.stats.crashes += 1;
-        let heal = self.scenario.fault_ms;
-        let back = (now + uniform(&mut self.rng, 200, 3000)).min(heal.max(now + 1));
+        let heal = self.scenario.duration.fault_ms;
+        let back = now.saturating_add(down_ms).min(heal.max(now + 1));
         self.log(now, || format!("n{n} CRASH (restart at {back}ms)"));
         self.schedule(back, Event::Restart { node: n });
+        true
+    }
+
+    /// The honest nodes running the leader of the highest round a live honest node is in.
+    fn current_leader_nodes(&self) -> Vec<usize> {
+        let top = self
+            .nodes
+            .iter()
+            .filter(|n| n.honest())
+            .filter_map(|n| n.core.as_ref())
+            .map(|c| (c.round(), c.leader(c.round())))
+            .max_by_key(|(r, _)| *r);
+        let Some((_, leader)) = top else {
+            return vec![];
+        };
+        (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].index == leader && self.nodes[n].honest())
+            .collect()
     }
 
     fn step(&mut self, now: u64, event: Event) -> Result<(), Violation> {
@@ -436,11 +439,12 @@ impl Sim<'_> {
                 self.hasher.update(&(to as u64).to_le_bytes());
                 self.hasher.update(&codec::canonical_bytes(&msg));
                 self.log(now, || format!("n{to} <- {from} {}", describe(&msg)));
+                let local = self.nodes[to].local(now);
                 let Some(core) = self.nodes[to].core.as_mut() else {
                     return Ok(());
                 };
                 self.stats.delivered += 1;
-                core.handle(now, Input::Message { from, message: msg });
+                core.handle(local, Input::Message { from, message: msg });
                 self.pump(to, now)
             }
             Event::Timer {
@@ -454,15 +458,70 @@ impl Sim<'_> {
                 self.hasher.update(&now.to_le_bytes());
                 self.hasher
                     .update(format!("timer {node} {timer:?}").as_bytes());
+                let local = self.nodes[node].local(now);
                 let Some(core) = self.nodes[node].core.as_mut() else {
                     return Ok(());
                 };
-                core.handle(now, Input::Timer(timer));
+                core.handle(local, Input::Timer(timer));
                 self.pump(node, now)
             }
-            Event::Crash { node } => {
-                self.hasher.update(format!("crash {node} {now}").as_bytes());
-                self.crash(node, now);
+            Event::Crash {
+                node,
+                entry,
+                down_ms,
+            } => {
+                let victims = match node {
+                    Some(n) => vec![n],
+                    None => self.current_leader_nodes(),
+                };
+                self.hasher
+                    .update(format!("crash {victims:?} {now}").as_bytes());
+                let mut fired = false;
+                for n in victims {
+                    fired |= self.crash(n, now, down_ms);
+                }
+                if !fired && node.is_some() {
+                    // The planned victim is down already: crash another live honest node.
+                    let live: Vec<usize> = (0..self.nodes.len())
+                        .filter(|&n| self.nodes[n].honest() && self.nodes[n].core.is_some())
+                        .collect();
+                    if !live.is_empty() {
+                        let n = live[(self.rng.next_u32() as usize) % live.len()];
+                        fired = self.crash(n, now, down_ms);
+                    }
+                }
+                if fired {
+                    self.stats.fault_fired[entry] += 1;
+                } else if now + CRASH_RETRY_MS < self.scenario.duration.fault_ms {
+                    // Nobody to crash (every honest node down, or the leader is Byzantine): the
+                    // planned crash still happens, a little later, so the scenario does what
+                    // it says.
+                    self.schedule(
+                        now + CRASH_RETRY_MS,
+                        Event::Crash {
+                            node,
+                            entry,
+                            down_ms,
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Event::Arm {
+                node,
+                entry,
+                write_lands,
+                down_ms,
+            } => {
+                self.hasher.update(format!("arm {node} {now}").as_bytes());
+                self.nodes[node].armed.push((entry, write_lands, down_ms));
+                Ok(())
+            }
+            Event::PartitionOpens { entry } => {
+                self.hasher
+                    .update(format!("partition {entry} {now}").as_bytes());
+                self.log(now, || format!("PARTITION (entry {entry}) opens"));
+                self.stats.fault_fired[entry] += 1;
                 Ok(())
             }
             Event::Restart { node } => {
@@ -477,10 +536,33 @@ impl Sim<'_> {
         }
     }
 
+    /// Whether node `n` crashes in the middle of this persist, and if so whether the write
+    /// lands first and how long it stays down: an armed crash, else each `crash-at-persist`
+    /// probability in turn.
+    fn persist_crash(&mut self, n: usize) -> Option<(bool, u64)> {
+        if !self.nodes[n].armed.is_empty() {
+            let (entry, lands, down_ms) = self.nodes[n].armed.remove(0);
+            self.stats.fault_fired[entry] += 1;
+            return Some((lands, down_ms));
+        }
+        for i in 0..self.plan.persist_probability.len() {
+            let (entry, p, down) = self.plan.persist_probability[i];
+            if chance(&mut self.rng, p) {
+                self.stats.fault_fired[entry] += 1;
+                let lands = self.rng.next_u32().is_multiple_of(2);
+                let (lo, hi) = down.bounds();
+                return Some((lands, uniform(&mut self.rng, lo, hi)));
+            }
+        }
+        None
+    }
+
     /// Drains a node's outputs: the application and store answer synchronously (with crash
     /// injection at persistence points), network outputs go through Byzantine rewriting and
     /// the network model, and every honest output is checked against the invariants.
     fn pump(&mut self, n: usize, now: u64) -> Result<(), Violation> {
+        // The core sees its own clock; the queue, the network and the stats global time.
+        let local = self.nodes[n].local(now);
         loop {
             let Some(core) = self.nodes[n].core.as_mut() else {
                 return Ok(());
@@ -494,7 +576,7 @@ impl Sim<'_> {
                         shardnet_consensus::Application::build(&mut self.nodes[n].app, &req, &[]);
                     if let Some(core) = self.nodes[n].core.as_mut() {
                         core.handle(
-                            now,
+                            local,
                             Input::PayloadBuilt {
                                 round: req.round,
                                 payload,
@@ -511,7 +593,7 @@ impl Sim<'_> {
                     );
                     if let Some(core) = self.nodes[n].core.as_mut() {
                         core.handle(
-                            now,
+                            local,
                             Input::PayloadVerdict {
                                 block: block.hash(),
                                 valid,
@@ -520,17 +602,19 @@ impl Sim<'_> {
                     }
                 }
                 Output::Persist { id, data, blocks } => {
-                    if chance(&mut self.rng, self.scenario.crash_at_persist) {
+                    if let Some((lands, down_ms)) = self.persist_crash(n) {
                         self.stats.persist_crashes += 1;
-                        if self.rng.next_u32().is_multiple_of(2) {
+                        if lands {
                             self.nodes[n].persist(&data, &blocks);
                         }
-                        self.crash(n, now);
+                        self.hasher
+                            .update(format!("persist-crash {n} {lands}").as_bytes());
+                        self.crash(n, now, down_ms);
                         return Ok(());
                     }
                     self.nodes[n].persist(&data, &blocks);
                     if let Some(core) = self.nodes[n].core.as_mut() {
-                        core.handle(now, Input::Persisted { id });
+                        core.handle(local, Input::Persisted { id });
                     }
                 }
                 Output::Commit(c) => {
@@ -550,8 +634,19 @@ impl Sim<'_> {
                 }
                 Output::SetTimer { timer, at_ms } => {
                     let incarnation = self.nodes[n].incarnation;
+                    let at = match self.nodes[n].clock {
+                        Some(c) => {
+                            let at = c.global_at(now, at_ms);
+                            if at != at_ms.max(now) {
+                                self.stats.skewed_timers += 1;
+                                self.stats.fault_fired[c.entry] += 1;
+                            }
+                            at
+                        }
+                        None => at_ms.max(now),
+                    };
                     self.schedule(
-                        at_ms.max(now),
+                        at,
                         Event::Timer {
                             node: n,
                             incarnation,
@@ -598,9 +693,10 @@ impl Sim<'_> {
                 &mut node.replay,
                 out,
             );
+            let faults = faults + u64::from(b == Behaviour::Twin);
             self.stats.byzantine_actions += faults;
-            if b == Behaviour::Twin {
-                self.stats.byzantine_actions += 1;
+            if let Some(r) = self.nodes[n].role {
+                self.stats.role_fired[r] += faults;
             }
             outs
         } else {
@@ -663,43 +759,5 @@ impl Sim<'_> {
             }
             _ => Ok(()),
         }
-    }
-}
-
-fn describe(msg: &ConsensusMessage) -> String {
-    match msg {
-        ConsensusMessage::Proposal(p) => format!(
-            "proposal {} {} by {} {:?}",
-            p.block.header.round,
-            p.block.header.height,
-            p.block.header.proposer,
-            p.block.hash()
-        ),
-        ConsensusMessage::Vote(v) => {
-            format!("vote {} {:?} by {}", v.data.round, v.data.block, v.signer)
-        }
-        ConsensusMessage::Timeout(t, _) => format!(
-            "timeout {} hqc {} by {}",
-            t.round,
-            t.high_qc.round(),
-            t.signer
-        ),
-        ConsensusMessage::BlockRequest { hash, count } => {
-            format!("block-request {hash:?} x{count}")
-        }
-        ConsensusMessage::BlockResponse(blocks) => format!(
-            "block-response {:?}",
-            blocks
-                .iter()
-                .map(|b| (b.header.height.0, b.hash()))
-                .collect::<Vec<_>>()
-        ),
-        ConsensusMessage::CommittedRequest { from } => format!("committed-request from {from}"),
-        ConsensusMessage::CommittedResponse(c) => format!(
-            "committed-response {:?}",
-            c.iter()
-                .map(|c| c.block.header.height.0)
-                .collect::<Vec<_>>()
-        ),
     }
 }
