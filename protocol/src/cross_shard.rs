@@ -124,6 +124,27 @@ pub enum MessageBody {
         /// The call's gas price: the callback runs at it (CS-13).
         gas_price: U256,
     },
+    /// Deploy `initcode` at `address`, which Ethereum computed on the source as
+    /// `create(from, nonce)` and which is homed on the destination (`specs/execution.md` X-6).
+    /// Answered like a call.
+    Create {
+        /// Identifies the creation and its response.
+        call_id: Hash32,
+        /// The deployer (`msg.sender` of the init code).
+        from: Address,
+        /// Where the contract must land.
+        address: Address,
+        /// The deployer's nonce that gave `address`.
+        nonce: u64,
+        /// Init code.
+        initcode: BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>,
+        /// Endowment in wei.
+        value: U256,
+        /// Gas for the creation, intrinsic cost included.
+        gas_limit: u64,
+        /// Price at which the gas was prepaid on the source.
+        gas_price: U256,
+    },
 }
 
 /// One message in a lane.

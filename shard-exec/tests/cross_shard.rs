@@ -681,3 +681,52 @@ fn lane_credits_and_congested_admission() {
     net.assert_drained();
     net.assert_conserved(&[]);
 }
+
+/// a contract created by a transaction on shard 0 whose address Ethereum computes on
+/// shard 1 is deployed on shard 1, at that address, with its endowment; the deployer's nonce
+/// advances once, and the gas not used is refunded.
+#[test]
+fn a_creation_lands_on_the_home_shard_of_its_address() {
+    let map = shard_map();
+    // A deployer on shard 0 whose first contract address is homed on shard 1.
+    let alice = (0..)
+        .map(Wallet::new)
+        .find(|w| map.home(&w.address).0 == 0 && map.home(&w.address.create(0)).0 == 1)
+        .unwrap();
+    let bob = wallet_on(1, 500); // calls the contract on shard 1
+    let funded = [
+        (alice.address, U256::from(10 * ETH)),
+        (bob.address, U256::from(10 * ETH)),
+    ];
+    let mut net = Net::new(&funded);
+    let contract = alice.address.create(0);
+    net.accounts.push(contract);
+    net.submit(0, alice.deploy(0, bytecode("Callee"), 1_000_000));
+    net.until("deployed on shard 1", |n| {
+        n.shards[1]
+            .app
+            .account(&hash_address(&contract))
+            .unwrap()
+            .is_some_and(|a| a.code_hash != alloy_trie::KECCAK_EMPTY && a.nonce == 1)
+    });
+    assert_eq!(
+        net.nonce(alice.address),
+        1,
+        "the deployer's nonce advanced once"
+    );
+    assert!(
+        net.shards[0]
+            .app
+            .account(&hash_address(&contract))
+            .unwrap()
+            .is_none(),
+        "nothing deployed on the deployer's shard"
+    );
+    // It works where tools look for it.
+    let ping = abi_call("ping(uint256)", &[word_u(5)]);
+    net.submit(1, bob.call(0, contract, U256::from(9), ping, 200_000));
+    net.until("pinged", |n| n.storage(contract, 0) == U256::from(5));
+    net.blocks(4);
+    net.assert_drained();
+    net.assert_conserved(&[]);
+}

@@ -229,6 +229,30 @@ pub fn message_body() -> impl Strategy<Value = MessageBody> {
         (
             hash32(),
             address(),
+            address(),
+            any::<u64>(),
+            bounded_bytes::<MAX_CROSS_SHARD_MESSAGE_BYTES>(64),
+            u256(),
+            any::<u64>(),
+            u256()
+        )
+            .prop_map(
+                |(call_id, from, address, nonce, initcode, value, gas_limit, gas_price)| {
+                    MessageBody::Create {
+                        call_id,
+                        from,
+                        address,
+                        nonce,
+                        initcode,
+                        value,
+                        gas_limit,
+                        gas_price,
+                    }
+                }
+            ),
+        (
+            hash32(),
+            address(),
             outcome(),
             u256(),
             option::of(any::<u64>().prop_map(|gas_limit| Callback { gas_limit })),

@@ -28,7 +28,7 @@ use shardnet_protocol::{
     ShardId, ShardMap, Watermark,
 };
 
-use super::precompile::SendRules;
+use super::precompile::{Foreign, SendRules};
 use super::{ExecError, ShardEvm};
 use crate::lanes::Sequences;
 use crate::lanes::inbox::{Budget, RESPONSE_GAS};
@@ -206,6 +206,14 @@ fn system_tx<V: StateView + ?Sized>(
         chain_id: None,
         ..TxEnv::default()
     };
+    system(evm, tx)
+}
+
+/// Runs `tx` as a system transaction (see [`system_tx`]).
+fn system<V: StateView + ?Sized>(
+    evm: &mut ShardEvm<'_, V>,
+    tx: TxEnv,
+) -> Result<Result<ExecutionResult, String>, ExecError> {
     evm.ctx.cfg.disable_nonce_check = true;
     evm.ctx.cfg.disable_base_fee = true;
     let out = evm.transact_commit(tx);
@@ -384,6 +392,87 @@ fn execute_message<V: StateView + ?Sized>(
                 },
             });
         }
+        MessageBody::Create {
+            call_id,
+            from,
+            address,
+            nonce,
+            initcode,
+            value,
+            gas_limit,
+            gas_price,
+        } => {
+            let full = *value + U256::from(*gas_limit) * gas_price;
+            let (outcome, refund) = if !xs.shard_map.is_local(xs.shard, address) {
+                (rejected("address is not homed on this shard"), full)
+            } else {
+                // run the init code as `from` with `from`'s source nonce, so revm computes
+                // the very address Ethereum tools computed; then restore `from` (CS-11).
+                let snapshot = evm
+                    .ctx
+                    .journaled_state
+                    .database
+                    .load_account(*from)?
+                    .clone();
+                let acc = load(evm, *from)?;
+                acc.info.nonce = *nonce;
+                credit(evm, *from, full)?;
+                let before = snapshot.info.balance;
+                let tx = TxEnv {
+                    tx_type: 0,
+                    caller: *from,
+                    gas_limit: *gas_limit,
+                    gas_price: u128_price(gas_price),
+                    kind: TxKind::Create,
+                    value: *value,
+                    data: Bytes::copy_from_slice(initcode),
+                    nonce: *nonce,
+                    chain_id: None,
+                    ..TxEnv::default()
+                };
+                let run = system(evm, tx)?;
+                let left = balance(evm, *from)?.saturating_sub(before);
+                *evm.ctx.journaled_state.database.load_account(*from)? = snapshot;
+                match run {
+                    Err(reason) => (rejected(&reason), full),
+                    Ok(r) => {
+                        let used = r.tx_gas_used();
+                        result.gas_used = used;
+                        fx.burnt += burnt(used, *gas_price, base_fee);
+                        let outcome = match r {
+                            ExecutionResult::Success { logs, .. } => {
+                                fx.collect(&logs, &xs.shard_map, origin);
+                                Outcome::Ok(bounded(address.as_slice()))
+                            }
+                            ExecutionResult::Revert { output, .. } => {
+                                Outcome::Revert(bounded(&output))
+                            }
+                            ExecutionResult::Halt {
+                                reason: HaltReason::OutOfGas(_),
+                                ..
+                            } => Outcome::OutOfGas,
+                            ExecutionResult::Halt { reason, .. } => {
+                                rejected(&format!("halted: {reason:?}"))
+                            }
+                        };
+                        (outcome, left)
+                    }
+                }
+            };
+            result.outcome = Some(outcome.clone());
+            fx.pending.push(Emission {
+                destination: m.lane.source,
+                origin,
+                body: MessageBody::Response {
+                    call_id: *call_id,
+                    to: *from,
+                    outcome,
+                    refund,
+                    callback: None,
+                    gas_price: *gas_price,
+                },
+            });
+        }
         MessageBody::Response {
             call_id,
             to,
@@ -448,6 +537,12 @@ fn escrow_of(e: &Emission) -> U256 {
                 + U256::from(gas_limit.saturating_add(callback.map_or(0, |c| c.gas_limit)))
                     * gas_price
         }
+        MessageBody::Create {
+            value,
+            gas_limit,
+            gas_price,
+            ..
+        } => *value + U256::from(*gas_limit) * gas_price,
         MessageBody::Response { .. } => U256::ZERO,
     }
 }
@@ -481,7 +576,9 @@ pub(crate) fn finish<V: StateView + ?Sized>(
     let opened: Vec<(Hash32, U256)> = pending
         .iter()
         .filter_map(|e| match &e.body {
-            MessageBody::Call { call_id, .. } => Some((*call_id, escrow_of(e))),
+            MessageBody::Call { call_id, .. } | MessageBody::Create { call_id, .. } => {
+                Some((*call_id, escrow_of(e)))
+            }
             _ => None,
         })
         .collect();
@@ -528,16 +625,26 @@ pub(crate) fn finish<V: StateView + ?Sized>(
 /// CS-6: a plain transaction to an address homed elsewhere runs as a send: it is pointed at
 /// `CROSS_SHARD`, which, told the real destination, sends `transfer(to)` when the transaction
 /// has no calldata (for the 21,000 gas a wallet pays for a transfer) and
-/// `call(to, data, gas left, 0, 0)` when it has. Returns the foreign destination.
-pub(crate) fn rewrite_foreign(tx: &mut TxEnv, xs: &CrossShardEnv<'_>) -> Option<Address> {
-    let TxKind::Call(to) = tx.kind else {
-        return None;
+/// `call(to, data, gas left, 0, 0)` when it has. X-6: a contract creation whose address
+/// (`create(sender, nonce)`) is homed elsewhere likewise becomes a `Create` message carrying the
+/// init code. Returns what the precompile must be told.
+pub(crate) fn rewrite_foreign(tx: &mut TxEnv, xs: &CrossShardEnv<'_>) -> Option<Foreign> {
+    let foreign = match tx.kind {
+        TxKind::Call(to) if !xs.shard_map.is_local(xs.shard, &to) => Foreign::To(to),
+        TxKind::Create => {
+            let address = tx.caller.create(tx.nonce);
+            if xs.shard_map.is_local(xs.shard, &address) {
+                return None;
+            }
+            Foreign::Create {
+                address,
+                nonce: tx.nonce,
+            }
+        }
+        TxKind::Call(_) => return None,
     };
-    if xs.shard_map.is_local(xs.shard, &to) {
-        return None;
-    }
     tx.kind = TxKind::Call(CROSS_SHARD);
-    Some(to)
+    Some(foreign)
 }
 
 /// The tx hash origin of a transaction's sends.

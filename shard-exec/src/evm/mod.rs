@@ -384,6 +384,7 @@ pub fn execute_block<V: StateView + ?Sized>(
         if let Some(xs) = xs {
             evm.precompiles.foreign = inbound::rewrite_foreign(&mut tx_env, xs);
         }
+        let foreign = evm.precompiles.foreign;
         let outcome = evm.transact_commit(tx_env);
         // An invalid transaction never reached the precompile: drop its stashed destination.
         evm.precompiles.foreign = None;
@@ -392,7 +393,13 @@ pub fn execute_block<V: StateView + ?Sized>(
                 let gas_used = result.tx_gas_used();
                 cumulative += gas_used;
                 fx.burnt += inbound::burnt(gas_used, U256::MAX, env.base_fee);
-                let contract_address = result.created_address();
+                // a creation sent to the address's home shard reports that address.
+                let contract_address = match foreign {
+                    Some(precompile::Foreign::Create { address, .. }) if result.is_success() => {
+                        Some(address)
+                    }
+                    _ => result.created_address(),
+                };
                 let (status, logs, output) = match result {
                     ExecutionResult::Success { logs, output, .. } => {
                         (TxStatus::Success, logs, output.into_data())

@@ -16,9 +16,11 @@ use revm::primitives::hardfork::SpecId;
 use shardnet_protocol::{LaneClass, LaneId, ShardId, ShardMap};
 
 use crate::lanes::system::{
-    CROSS_SHARD, CallSent, SEND_GAS, SendError, SendRequest, call_id, call_sent_log, slots,
-    transfer_sent_log,
+    CROSS_SHARD, CallSent, CreateSent, SEND_GAS, SendError, SendRequest, call_id, call_sent_log,
+    create_sent_log, slots, transfer_sent_log,
 };
+use alloy_primitives::B256;
+use shardnet_protocol::limits::MAX_CROSS_SHARD_MESSAGE_BYTES;
 
 /// What the precompile needs to know about the shard it runs on.
 #[derive(Clone, Copy, Debug)]
@@ -42,7 +44,22 @@ pub(crate) struct ShardPrecompiles {
     /// CS-6: the real destination of the current plain transaction, which the executor
     /// pointed at `CROSS_SHARD`. Taken by the first `CROSS_SHARD` frame, which is necessarily
     /// the transaction's own top frame.
-    pub(super) foreign: Option<Address>,
+    pub(super) foreign: Option<Foreign>,
+}
+
+/// What the executor pointed at `CROSS_SHARD` in a plain transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Foreign {
+    /// A call or transfer to an address homed elsewhere (CS-6).
+    To(Address),
+    /// A contract creation whose address, `create(sender, nonce)`, is homed elsewhere:
+    /// the transaction's input is the init code.
+    Create {
+        /// The address Ethereum computed.
+        address: Address,
+        /// The sender's nonce that gave it.
+        nonce: u64,
+    },
 }
 
 impl ShardPrecompiles {
@@ -105,11 +122,11 @@ fn send<CTX: ContextTr>(
     ctx: &mut CTX,
     inputs: &CallInputs,
     rules: &SendRules,
-    foreign: Option<Address>,
+    foreign: Option<Foreign>,
 ) -> Result<PrecompileOutput, String> {
     let input = inputs.input.bytes(ctx);
     // A plain transfer to another shard costs what a wallet pays for any transfer (CS-6).
-    let cost = if foreign.is_some() && input.is_empty() {
+    let cost = if matches!(foreign, Some(Foreign::To(_))) && input.is_empty() {
         0
     } else {
         SEND_GAS.saturating_add(8u64.saturating_mul(input.len() as u64))
@@ -124,9 +141,23 @@ fn send<CTX: ContextTr>(
         (CallScheme::Call, CallValue::Transfer(v), false) => *v,
         _ => return revert(SendError::NotCall),
     };
+    let from = inputs.caller;
     let request = match foreign {
-        Some(to) if input.is_empty() => SendRequest::Transfer { to },
-        Some(to) => SendRequest::Call {
+        Some(Foreign::Create { address, nonce }) => {
+            let gas_limit = (inputs.gas_limit - cost).min(rules.max_request_gas);
+            return create(ctx, rules, from, address, nonce, value, input, gas_limit).map(
+                |r| match r {
+                    Ok(()) => PrecompileOutput::new(
+                        cost,
+                        address.into_word().0.to_vec().into(),
+                        reservoir,
+                    ),
+                    Err(e) => PrecompileOutput::revert(cost, e.revert_data(), reservoir),
+                },
+            );
+        }
+        Some(Foreign::To(to)) if input.is_empty() => SendRequest::Transfer { to },
+        Some(Foreign::To(to)) => SendRequest::Call {
             to,
             data: input,
             gas_limit: (inputs.gas_limit - cost).min(rules.max_request_gas),
@@ -138,7 +169,6 @@ fn send<CTX: ContextTr>(
             Err(e) => return revert(e),
         },
     };
-    let from = inputs.caller;
     let local = |to: &Address| rules.shard_map.is_local(rules.shard, to);
     match request {
         SendRequest::Transfer { to } => {
@@ -179,29 +209,12 @@ fn send<CTX: ContextTr>(
             if let Err(e) = take_credit(ctx, rules, &to)? {
                 return revert(e);
             }
-            let basefee = u128::from(ctx.block().basefee());
-            let gas_price = U256::from(ctx.tx().effective_gas_price(basefee));
-            let prepaid = U256::from(gas_limit.saturating_add(callback_gas)) * gas_price;
-            let journal = ctx.journal_mut();
-            match journal.transfer(from, CROSS_SHARD, prepaid) {
-                Ok(None) => {}
-                Ok(Some(_)) => return revert(SendError::Prepay(prepaid)),
-                Err(e) => return Err(format!("store: {e}")),
-            }
-            journal
-                .load_account(CROSS_SHARD)
-                .map_err(|e| format!("store: {e}"))?;
-            let counter_slot = slots::call_counter();
-            let counter = journal
-                .sload(CROSS_SHARD, counter_slot)
-                .map_err(|e| format!("store: {e}"))?
-                .data
-                .saturating_add(U256::from(1));
-            journal
-                .sstore(CROSS_SHARD, counter_slot, counter)
-                .map_err(|e| format!("store: {e}"))?;
-            let id = call_id(rules.shard, counter.saturating_to::<u64>());
-            journal.log(call_sent_log(&CallSent {
+            let (id, gas_price) =
+                match prepay(ctx, rules, from, gas_limit.saturating_add(callback_gas))? {
+                    Ok(x) => x,
+                    Err(e) => return revert(e),
+                };
+            ctx.journal_mut().log(call_sent_log(&CallSent {
                 call_id: id,
                 from,
                 to,
@@ -215,6 +228,79 @@ fn send<CTX: ContextTr>(
             Ok(PrecompileOutput::new(cost, id.0.to_vec().into(), reservoir))
         }
     }
+}
+
+/// CS-5: debits `gas × price` (the transaction's effective gas price) from `from` into
+/// escrow and allocates the next call id (CS-4). Journaled.
+fn prepay<CTX: ContextTr>(
+    ctx: &mut CTX,
+    rules: &SendRules,
+    from: Address,
+    gas: u64,
+) -> Result<Result<(B256, U256), SendError>, String> {
+    let basefee = u128::from(ctx.block().basefee());
+    let gas_price = U256::from(ctx.tx().effective_gas_price(basefee));
+    let prepaid = U256::from(gas) * gas_price;
+    let journal = ctx.journal_mut();
+    match journal.transfer(from, CROSS_SHARD, prepaid) {
+        Ok(None) => {}
+        Ok(Some(_)) => return Ok(Err(SendError::Prepay(prepaid))),
+        Err(e) => return Err(format!("store: {e}")),
+    }
+    journal
+        .load_account(CROSS_SHARD)
+        .map_err(|e| format!("store: {e}"))?;
+    let counter_slot = slots::call_counter();
+    let counter = journal
+        .sload(CROSS_SHARD, counter_slot)
+        .map_err(|e| format!("store: {e}"))?
+        .data
+        .saturating_add(U256::from(1));
+    journal
+        .sstore(CROSS_SHARD, counter_slot, counter)
+        .map_err(|e| format!("store: {e}"))?;
+    Ok(Ok((
+        call_id(rules.shard, counter.saturating_to::<u64>()),
+        gas_price,
+    )))
+}
+
+/// a creation whose address is homed on another shard becomes a `Create` message.
+#[allow(clippy::too_many_arguments)]
+fn create<CTX: ContextTr>(
+    ctx: &mut CTX,
+    rules: &SendRules,
+    from: Address,
+    address: Address,
+    nonce: u64,
+    value: U256,
+    initcode: Bytes,
+    gas_limit: u64,
+) -> Result<Result<(), SendError>, String> {
+    if initcode.len() > MAX_CROSS_SHARD_MESSAGE_BYTES {
+        return Ok(Err(SendError::TooLong(initcode.len())));
+    }
+    if gas_limit < 53_000 {
+        return Ok(Err(SendError::GasTooLow(gas_limit)));
+    }
+    if let Err(e) = take_credit(ctx, rules, &address)? {
+        return Ok(Err(e));
+    }
+    let (id, gas_price) = match prepay(ctx, rules, from, gas_limit)? {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    ctx.journal_mut().log(create_sent_log(&CreateSent {
+        call_id: id,
+        from,
+        address,
+        value,
+        gas_limit,
+        nonce,
+        gas_price,
+        initcode,
+    }));
+    Ok(Ok(()))
 }
 
 /// CS-15: takes one credit of the request lane to `to`'s shard, or refuses with `LaneFull`

@@ -25,7 +25,7 @@ pub const RESPONSE_GAS: u64 = 30_000;
 pub fn message_gas(m: &CrossShardMessage) -> u64 {
     match &m.body {
         MessageBody::Transfer { .. } => 21_000,
-        MessageBody::Call { gas_limit, .. } => *gas_limit,
+        MessageBody::Call { gas_limit, .. } | MessageBody::Create { gas_limit, .. } => *gas_limit,
         MessageBody::Response { callback, .. } => {
             RESPONSE_GAS.saturating_add(callback.map_or(0, |c| c.gas_limit))
         }

@@ -38,6 +38,11 @@ pub fn call_sent_topic() -> B256 {
     keccak256("CallSent(bytes32,address,address,uint256,uint64,uint64,uint64,uint256,bytes)")
 }
 
+/// `keccak256("CreateSent(bytes32,address,address,uint256,uint64,uint64,uint256,bytes)")`.
+pub fn create_sent_topic() -> B256 {
+    keccak256("CreateSent(bytes32,address,address,uint256,uint64,uint64,uint256,bytes)")
+}
+
 /// The 4-byte selector of a Solidity function signature.
 pub fn selector(signature: &str) -> [u8; 4] {
     let h = keccak256(signature);
@@ -248,6 +253,61 @@ pub struct CallSent {
     pub data: Bytes,
 }
 
+/// A deployment to an address homed on another shard, as `CreateSent` records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateSent {
+    /// CS-4.
+    pub call_id: B256,
+    /// The deployer.
+    pub from: Address,
+    /// `create(from, nonce)`.
+    pub address: Address,
+    /// Endowment.
+    pub value: U256,
+    /// Destination gas.
+    pub gas_limit: u64,
+    /// The deployer's nonce that gave `address`.
+    pub nonce: u64,
+    /// Prepaid gas price.
+    pub gas_price: U256,
+    /// Init code.
+    pub initcode: Bytes,
+}
+
+/// The `CreateSent` event log.
+pub fn create_sent_log(c: &CreateSent) -> Log {
+    let mut data = Vec::with_capacity(6 * 32 + 32 + c.initcode.len());
+    data.extend_from_slice(&c.value.to_be_bytes::<32>());
+    data.extend_from_slice(&word_u64(c.gas_limit));
+    data.extend_from_slice(&word_u64(c.nonce));
+    data.extend_from_slice(&c.gas_price.to_be_bytes::<32>());
+    data.extend_from_slice(&word_u64(5 * 32));
+    data.extend_from_slice(&encode_bytes(&c.initcode));
+    Log::new_unchecked(
+        CROSS_SHARD,
+        vec![
+            create_sent_topic(),
+            c.call_id,
+            c.from.into_word(),
+            c.address.into_word(),
+        ],
+        data.into(),
+    )
+}
+
+fn decode_create_sent(topics: &[B256], data: &[u8]) -> Option<CreateSent> {
+    Some(CreateSent {
+        call_id: topics[1],
+        from: Address::from_word(topics[2]),
+        address: Address::from_word(topics[3]),
+        value: U256::from_be_slice(word(data, 0).ok()?),
+        gas_limit: word_u64_at(data, 1).ok()?,
+        nonce: word_u64_at(data, 2).ok()?,
+        gas_price: U256::from_be_slice(word(data, 3).ok()?),
+        initcode: word_bytes(data, 4).ok()?,
+    })
+}
+
 /// The `TransferSent` event log.
 pub fn transfer_sent_log(from: Address, to: Address, value: U256) -> Log {
     Log::new_unchecked(
@@ -297,6 +357,27 @@ pub fn emissions(logs: &[Log], shard_map: &ShardMap, origin: Origin) -> Vec<Emis
                     from: addr(&topics[1]),
                     to,
                     value: U256::from_be_slice(data),
+                },
+            });
+        } else if topics.len() == 4 && topics[0] == create_sent_topic() {
+            let Some(c) = decode_create_sent(topics, data) else {
+                continue;
+            };
+            let Ok(initcode) = BoundedBytes::try_from_vec(c.initcode.to_vec()) else {
+                continue;
+            };
+            out.push(Emission {
+                destination: shard_map.home(&c.address),
+                origin,
+                body: MessageBody::Create {
+                    call_id: Hash32(c.call_id.0),
+                    from: c.from,
+                    address: c.address,
+                    nonce: c.nonce,
+                    initcode,
+                    value: c.value,
+                    gas_limit: c.gas_limit,
+                    gas_price: c.gas_price,
                 },
             });
         } else if topics.len() == 4 && topics[0] == call_sent_topic() {
