@@ -281,6 +281,7 @@ fn devnet(
     }
     println!("Ctrl-C to stop.\n");
     let started = std::time::Instant::now();
+    let mut last_latency = std::collections::BTreeMap::new();
     let code = every_second_until_ctrl_c(&rt, || {
         let statuses = net.statuses();
         if let Some(f) = statuses.iter().find_map(|s| s.fatal.clone()) {
@@ -291,13 +292,31 @@ fn devnet(
         let mut line = format!("[{:>6.1}s]", started.elapsed().as_secs_f64());
         for shard in 0..cfg.shards {
             let of: Vec<_> = statuses.iter().filter(|s| s.shard.0 == shard).collect();
+            // Finality latency over the last second and cross-shard messages in flight, from
+            // the shard's first validator's metrics.
+            let m = net
+                .validators()
+                .iter()
+                .find(|v| v.status().shard.0 == shard)
+                .map(|v| v.metrics());
+            let (latency, in_flight) = m.map_or((String::from("-"), 0), |m| {
+                let (count, sum) = m.latency_totals();
+                let prev = last_latency.insert(shard, (count, sum)).unwrap_or((0, 0));
+                let n = count.saturating_sub(prev.0);
+                let latency = sum
+                    .saturating_sub(prev.1)
+                    .checked_div(n)
+                    .map_or_else(|| "-".to_string(), |ms| format!("{ms}ms"));
+                (latency, m.backlog())
+            });
             let heights: Vec<String> = of.iter().map(|s| s.height.to_string()).collect();
             let txs = of.iter().map(|s| s.committed_txs).max().unwrap_or(0);
             let agree = of
                 .windows(2)
                 .all(|w| w[0].height != w[1].height || w[0].state_root == w[1].state_root);
             line.push_str(&format!(
-                "  shard {shard}: heights [{}] round {} tx/s {:.1}{}",
+                "  shard {shard}: heights [{}] round {} tx/s {:.1} finality {latency} \
+                 xs-in-flight {in_flight}{}",
                 heights.join(" "),
                 of.iter().map(|s| s.round).max().unwrap_or(0),
                 txs as f64 / secs,

@@ -83,6 +83,22 @@ impl Metrics {
         }
     }
 
+    /// Commits measured and the sum of their latencies (ms), for averages over a window.
+    pub fn latency_totals(&self) -> (u64, u64) {
+        (
+            self.latency_count.load(Ordering::Relaxed),
+            self.latency_sum_ms.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Cross-shard request messages emitted and not yet certified executed, over all lanes.
+    pub fn backlog(&self) -> u64 {
+        self.lane_backlog
+            .lock()
+            .map(|l| l.iter().map(|(_, b)| b).sum())
+            .unwrap_or(0)
+    }
+
     fn render(&self, out: &mut String) {
         let labels = format!("shard=\"{}\",validator=\"{}\"", self.shard, self.validator);
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
