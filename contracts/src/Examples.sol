@@ -30,6 +30,8 @@ contract Caller is ICrossShardCallback {
     uint8 public lastOutcome = 255;
     bytes public lastData;
     uint256 public answers;
+    /// 1 + the success flag of the last `syncPing` (0: never called).
+    uint256 public lastSync;
 
     receive() external payable {}
 
@@ -50,6 +52,17 @@ contract Caller is ICrossShardCallback {
     function sendThenRevert(address to, uint256 value) external {
         XS.transfer{value: value}(to);
         revert("changed my mind");
+    }
+
+    /// A plain value transfer to an address on another shard: sent as a cross-shard transfer.
+    function forward(address payable to) external payable {
+        to.transfer(msg.value);
+    }
+
+    /// A synchronous call into another shard: reverts inside (recorded, not propagated).
+    function syncPing(address callee) external {
+        (bool ok,) = callee.call(abi.encodeWithSignature("ping(uint256)", 1));
+        lastSync = ok ? 2 : 1;
     }
 
     function onResponse(bytes32 callId, uint8 outcome, bytes calldata data) external {

@@ -730,3 +730,48 @@ fn a_creation_lands_on_the_home_shard_of_its_address() {
     net.assert_drained();
     net.assert_conserved(&[]);
 }
+
+/// CS-6 inside the EVM: a contract's plain value transfer to an address on another shard
+/// (`payable(x).transfer(v)`, 2,300 gas stipend) is sent as a cross-shard transfer; a
+/// synchronous call with input into another shard fails inside the caller's frame.
+#[test]
+fn contract_transfers_cross_and_synchronous_calls_fail() {
+    let alice = deployer(0, 0);
+    let bob = deployer(1, 100);
+    let funded = [
+        (alice.address, U256::from(10 * ETH)),
+        (bob.address, U256::from(10 * ETH)),
+    ];
+    let mut net = Net::new(&funded);
+    let caller = alice.address.create(0);
+    let callee = bob.address.create(0);
+    let dave = wallet_on(1, 300).address;
+    net.accounts.extend([caller, callee, dave]);
+    net.submit(0, alice.deploy(0, bytecode("Caller"), 3_000_000));
+    net.submit(1, bob.deploy(0, bytecode("Callee"), 3_000_000));
+    net.blocks(2);
+    let forward = abi_call("forward(address)", &[word_addr(dave)]);
+    net.submit(0, alice.call(1, caller, U256::from(777), forward, 200_000));
+    net.until("forwarded", |n| n.balance(dave) == U256::from(777));
+    assert_eq!(
+        net.balance(caller),
+        U256::ZERO,
+        "the value left the contract"
+    );
+    let sync = abi_call("syncPing(address)", &[word_addr(callee)]);
+    net.submit(0, alice.call(2, caller, U256::ZERO, sync, 200_000));
+    net.until("sync attempted", |n| n.storage(caller, 4) != U256::ZERO);
+    assert_eq!(
+        net.storage(caller, 4),
+        U256::from(1),
+        "the synchronous call failed"
+    );
+    assert_eq!(
+        net.storage(callee, 0),
+        U256::ZERO,
+        "and did not reach the callee"
+    );
+    net.blocks(4);
+    net.assert_drained();
+    net.assert_conserved(&[]);
+}

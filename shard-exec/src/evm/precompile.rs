@@ -107,6 +107,19 @@ where
                     inputs.gas_limit,
                 )))
             }
+            // revm asks the provider about every call frame: a frame into an address homed
+            // on another shard is handled here (CS-6 inside the EVM).
+            Some(rules)
+                if !rules
+                    .shard_map
+                    .is_local(rules.shard, &inputs.bytecode_address) =>
+            {
+                let out = foreign_frame(context, inputs, &rules)?;
+                Ok(Some(precompile_output_to_interpreter_result(
+                    out,
+                    inputs.gas_limit,
+                )))
+            }
             _ => <EthPrecompiles as PrecompileProvider<CTX>>::run(&mut self.eth, context, inputs),
         }
     }
@@ -228,6 +241,43 @@ fn send<CTX: ContextTr>(
             Ok(PrecompileOutput::new(cost, id.0.to_vec().into(), reservoir))
         }
     }
+}
+
+/// CS-6 inside the EVM: a frame whose code address is homed on another shard. A plain value
+/// transfer (CALL, no input) is sent as a cross-shard `Transfer`, for no gas beyond the call's,
+/// so `payable(x).transfer(v)` works across shards; anything else (input, STATICCALL,
+/// DELEGATECALL, CALLCODE) would need the other shard's state synchronously, so it reverts
+/// with a reason that says to use `CROSS_SHARD.call`.
+fn foreign_frame<CTX: ContextTr>(
+    ctx: &mut CTX,
+    inputs: &CallInputs,
+    rules: &SendRules,
+) -> Result<PrecompileOutput, String> {
+    let reservoir = inputs.reservoir;
+    let target = inputs.bytecode_address;
+    let input_empty = inputs.input.bytes(ctx).is_empty();
+    let value = match (inputs.scheme, &inputs.value, inputs.is_static) {
+        (CallScheme::Call, CallValue::Transfer(v), false) if input_empty => *v,
+        _ => {
+            let e = SendError::Synchronous(target, rules.shard_map.home(&target).0);
+            return Ok(PrecompileOutput::revert(0, e.revert_data(), reservoir));
+        }
+    };
+    if value.is_zero() {
+        return Ok(PrecompileOutput::new(0, Bytes::new(), reservoir));
+    }
+    if let Err(e) = take_credit(ctx, rules, &target)? {
+        return Ok(PrecompileOutput::revert(0, e.revert_data(), reservoir));
+    }
+    // The frame already moved the value into the target's (local, empty) account: escrow it.
+    let journal = ctx.journal_mut();
+    match journal.transfer(target, CROSS_SHARD, value) {
+        Ok(None) => {}
+        Ok(Some(e)) => return Err(format!("escrow of a foreign transfer failed: {e:?}")),
+        Err(e) => return Err(format!("store: {e}")),
+    }
+    journal.log(transfer_sent_log(inputs.caller, target, value));
+    Ok(PrecompileOutput::new(0, Bytes::new(), reservoir))
 }
 
 /// CS-5: debits `gas × price` (the transaction's effective gas price) from `from` into

@@ -76,6 +76,11 @@ pub enum SendError {
     /// Calldata longer than a message may carry.
     #[error("CROSS_SHARD: calldata of {0} bytes exceeds the limit")]
     TooLong(usize),
+    /// A synchronous call into another shard's state (CS-6 inside the EVM).
+    #[error(
+        "cross-shard: {0} lives on shard {1}; calls to it are asynchronous (use CROSS_SHARD.call)"
+    )]
+    Synchronous(Address, u16),
     /// The lane has used its credits (CS-15).
     #[error("CROSS_SHARD: lane to shard {0} is full ({1} messages not yet certified delivered)")]
     LaneFull(u16, u64),
