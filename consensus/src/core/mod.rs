@@ -193,6 +193,8 @@ pub struct Core {
     consecutive_timeouts: u32,
     my_timeout: Option<Timeout>,
     round_deadline_ms: u64,
+    /// Local time this round was entered (C-6 pacing is bounded by it).
+    round_entered_ms: u64,
 
     // Blocks.
     tree: BlockTree,
@@ -278,6 +280,7 @@ impl Core {
             consecutive_timeouts: 0,
             my_timeout: None,
             round_deadline_ms: 0,
+            round_entered_ms: 0,
             tree,
             committed_log: log,
             proposed_round: None,

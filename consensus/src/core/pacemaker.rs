@@ -19,6 +19,7 @@ impl Core {
                 0
             };
             self.round = round;
+            self.round_entered_ms = now_ms;
             self.my_timeout = None;
             let exp = self.consecutive_timeouts.min(self.cfg.max_backoff_exponent);
             let duration = self.cfg.base_timeout_ms.saturating_mul(1u64 << exp);

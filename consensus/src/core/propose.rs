@@ -34,9 +34,13 @@ impl Core {
         let Some(parent) = self.tree.get(&self.high_qc.block()).cloned() else {
             return; // Sync will fetch it; `on_block_inserted` retries.
         };
+        // C-6 pacing: `min_block_interval_ms` after the parent's timestamp, but never longer
+        // than that after entering the round, so a parent stamped by a fast clock cannot make
+        // this leader wait past its round timer.
         let ready_at = parent
             .header
             .timestamp_ms
+            .min(self.round_entered_ms)
             .saturating_add(self.cfg.min_block_interval_ms);
         if now_ms < ready_at {
             self.outputs.push_back(Output::SetTimer {
