@@ -23,7 +23,7 @@ use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log};
 use serde::{Deserialize, Serialize};
 use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
-use shardnet_exec::{Execution, ShardApp, SledStore, TxResult, TxStatus};
+use shardnet_exec::{Execution, ShardApp, StateStore, TxResult, TxStatus};
 use shardnet_protocol::codec::{canonical_bytes, decode_canonical};
 use shardnet_protocol::{Block, ExecutionCommitment, Payload};
 
@@ -363,15 +363,19 @@ fn receipt_envelope(envelope: &TxEnvelope, result: &TxResult) -> ReceiptEnvelope
 }
 
 /// The validator's application: [`ShardApp`], with every committed block indexed just before
-/// the app applies it. Index failures are kept in `failed` for the validator to stop on.
-pub(crate) struct Indexing<'a> {
-    pub(crate) app: &'a mut ShardApp<SledStore>,
-    pub(crate) index: &'a ChainIndex,
+/// the app applies it (when the validator keeps an index: simulations do not). Index failures
+/// are kept in `failed` for the validator to stop on.
+pub(crate) struct Indexing<'a, S: StateStore> {
+    pub(crate) app: &'a mut ShardApp<S>,
+    pub(crate) index: Option<&'a ChainIndex>,
     pub(crate) failed: Option<IndexError>,
 }
 
-impl Indexing<'_> {
+impl<S: StateStore> Indexing<'_, S> {
     fn index(&mut self, committed: &CommittedBlock) -> Result<(), IndexError> {
+        let Some(index) = self.index else {
+            return Ok(());
+        };
         let block = &committed.block;
         if block.header.height.0 <= self.app.head().height || self.app.fatal().is_some() {
             return Ok(()); // Already applied (and indexed) before a restart.
@@ -393,12 +397,11 @@ impl Indexing<'_> {
             .get(block.header.proposer.as_usize())
             .copied()
             .unwrap_or(Address::ZERO);
-        self.index
-            .record(block, &execution, base_fee, cfg.block_gas_limit, miner)
+        index.record(block, &execution, base_fee, cfg.block_gas_limit, miner)
     }
 }
 
-impl Application for Indexing<'_> {
+impl<S: StateStore> Application for Indexing<'_, S> {
     fn build(
         &mut self,
         request: &PayloadRequest,
