@@ -6,5 +6,11 @@
 //! from persisted safety data and Byzantine validators, checking the invariants of
 //! `specs/consensus.md` after every step. The seed is the only source of randomness: a
 //! failure reproduces bit for bit from its seed.
+//!
+//! [`fullstack`] runs real validators (the node's event loop, revm, cross-shard relay) as
+//! turmoil hosts over real QUIC, with crash-restart, partitions and datagram faults, a
+//! seeded transfer workload across shards, and safety, convergence, lane-drain and
+//! value-conservation checks; one seed in, one [`fullstack::Outcome`] out.
 
 pub mod consensus;
+pub mod fullstack;

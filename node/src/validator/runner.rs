@@ -25,6 +25,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use super::Status;
 use super::clock::Clock;
 use crate::index::{ChainIndex, Indexing};
+use crate::ledger::{Ledger, LedgerError};
 
 /// How long the loop waits for an event when no timer is set.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
@@ -75,17 +76,17 @@ impl<S> std::fmt::Debug for Event<S> {
 /// in-memory map in simulation).
 pub trait LedgerStore: Send + 'static {
     /// Appends a committed block (durable no later than the state store's next flush).
-    fn append(&mut self, committed: &CommittedBlock) -> anyhow::Result<()>;
+    fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError>;
     /// The most recent `n` committed blocks, ascending.
-    fn last(&self, n: usize) -> anyhow::Result<Vec<Arc<CommittedBlock>>>;
+    fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError>;
 }
 
-impl LedgerStore for crate::ledger::Ledger {
-    fn append(&mut self, committed: &CommittedBlock) -> anyhow::Result<()> {
-        Ok(Self::append(self, committed)?)
+impl LedgerStore for Ledger {
+    fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError> {
+        Self::append(self, committed)
     }
-    fn last(&self, n: usize) -> anyhow::Result<Vec<Arc<CommittedBlock>>> {
-        Ok(Self::last(self, n)?)
+    fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError> {
+        Self::last(self, n)
     }
 }
 
