@@ -158,3 +158,45 @@ pub fn at_end(
     }
     Exit::Ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(host: HostId, height: u64, hash: u8, root: Option<u8>) -> TraceEvent {
+        TraceEvent::Commit {
+            at_ms: 0,
+            host,
+            height,
+            hash: B256::repeat_byte(hash),
+            root: root.map(B256::repeat_byte),
+        }
+    }
+
+    #[test]
+    fn conflicting_commits_and_roots_are_violations() {
+        let mut c = Commits::default();
+        let mut trace = vec![commit((0, 0), 1, 1, Some(9)), commit((0, 1), 1, 1, None)];
+        assert!(c.check(&trace).is_ok());
+        // Another shard's height 1 is not a conflict.
+        trace.push(commit((1, 0), 1, 2, Some(8)));
+        assert!(c.check(&trace).is_ok());
+        trace.push(commit((0, 2), 1, 1, Some(7)));
+        assert!(c.check(&trace).unwrap_err().contains("root"));
+        let mut c = Commits::default();
+        trace.truncate(3);
+        trace.push(commit((0, 3), 1, 3, None));
+        assert!(c.check(&trace).unwrap_err().contains("committed"));
+    }
+
+    #[test]
+    fn missing_value_is_a_violation() {
+        let states = BTreeMap::from([((0, 0), MemoryStore::new())]);
+        let exit = at_end(&states, 1, &Commits::default(), U256::from(1));
+        assert!(matches!(exit, Exit::SafetyViolation(m) if m.contains("conserved")));
+        assert_eq!(
+            at_end(&states, 1, &Commits::default(), U256::ZERO),
+            Exit::Ok
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! its home shard, so a crash or a partition only delays a transfer, never loses it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -35,8 +36,9 @@ pub struct Wallet {
     pub shard: ShardId,
     /// Next nonce to sign.
     pub next_nonce: u64,
-    /// Signed transactions by nonce (kept for resubmission).
-    pub signed: BTreeMap<u64, Bytes>,
+    /// Signed transactions by nonce, with the simulated time they were signed at (kept for
+    /// resubmission).
+    pub signed: BTreeMap<u64, (Bytes, Duration)>,
 }
 
 /// Finds `per_shard` development accounts homed on each shard, in index order.
@@ -79,8 +81,8 @@ pub fn sign(secret: &[u8; 32], tx: TxEip1559) -> Option<Bytes> {
     )
 }
 
-/// A signed transfer of `value` wei from `wallet` (its next nonce) to `to`.
-pub fn transfer(wallet: &mut Wallet, to: Address, value: U256) -> Option<Bytes> {
+/// A signed transfer of `value` wei from `wallet` (its next nonce) to `to`, signed at `now`.
+pub fn transfer(wallet: &mut Wallet, to: Address, value: U256, now: Duration) -> Option<Bytes> {
     let raw = sign(
         &wallet.account.secret,
         TxEip1559 {
@@ -95,7 +97,7 @@ pub fn transfer(wallet: &mut Wallet, to: Address, value: U256) -> Option<Bytes> 
             input: Bytes::new(),
         },
     )?;
-    wallet.signed.insert(wallet.next_nonce, raw.clone());
+    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
     wallet.next_nonce += 1;
     Some(raw)
 }
