@@ -73,7 +73,9 @@ pub struct Config {
     pub cross_shard: f64,
     /// Faults to inject.
     pub faults: FaultPlan,
-    /// turmoil's tick.
+    /// turmoil's tick: the resolution of simulated time (timers and deliveries). 2 ms: a
+    /// tenth of the largest link latency, and 1.5x the speed of 1 ms (per-tick runtime costs
+    /// dominate once the crypto is paid for; `BENCHMARKS.md`).
     pub tick: Duration,
     /// Link latency bounds.
     pub latency: (Duration, Duration),
@@ -86,7 +88,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The standard configuration: `shards × validators` with seeded stakes in 1..=100, 30 s of
+    /// The standard configuration: `shards × validators` with seeded stakes in 1..=100, a 2 ms
+    /// tick, link latencies of 1–20 ms, clock skews within ±20 ms, 30 s of
     /// simulated time, blocks at least 500 ms apart, faults from 3 s to 15 s (two partitions within shards, one between
     /// shards, two crash-restarts, 1 % datagram loss and duplication), a transfer every 50 ms
     /// until 18 s (a third of them cross-shard), 12 s to settle.
@@ -113,7 +116,7 @@ impl Config {
                 datagram_duplicate: 0.01,
                 fault_ms: (1_000, 4_000),
             },
-            tick: Duration::from_millis(1),
+            tick: Duration::from_millis(2),
             latency: (Duration::from_millis(1), Duration::from_millis(20)),
             max_skew_ms: 20,
             block_interval_ms: 500,
