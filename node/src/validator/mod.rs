@@ -1,7 +1,7 @@
 //! One validator: consensus + execution + transport, as a library the binary and the
 //! simulations share.
 //!
-//! The same event loop ([`runner`]) runs everywhere: it owns the deterministic core, the
+//! The same event loop (`runner.rs`) runs everywhere: it owns the deterministic core, the
 //! executor and the timers, reads the time from a [`Clock`] and waits on tokio (for an event or
 //! its next timer). What differs is where it runs and what it stores to:
 //! - production ([`Validator::start`]): a dedicated thread (a current-thread runtime, never the

@@ -6,9 +6,15 @@
 //! ([`check`]) after every step and at the end.
 //!
 //! [`run`] maps a [`Config`] (its seed above all) to an [`Outcome`]: the [`Exit`] class, the
-//! trace and its hash, and counters. The same seed replays the same trace (build with
-//! `RUSTFLAGS="--cfg tokio_unstable"` so turmoil also seeds tokio's scheduler RNG; see
-//! `sim-tests/tests/fullstack.rs`).
+//! trace and its hash, and counters. The same seed replays the same trace, given the same
+//! build flags: simulation builds use `RUSTFLAGS="--cfg tokio_unstable"`, with which turmoil
+//! also seeds tokio's RNG (that draws from turmoil's RNG, so a seed's trace differs with and
+//! without the flag); see `sim-tests/tests/fullstack.rs`.
+//!
+//! Not in the harness (yet): Byzantine validators, contract calls and their responses (so
+//! CS-I2 and CS-I5 are not exercised), one-way partitions, clock drift (skews are constant),
+//! disk faults, and torn crashes (a crash lands between two steps, and the app flushes inside
+//! the commit that applies a block, so `FaultyStore` never holds unflushed batches then).
 
 pub mod check;
 pub mod faults;
@@ -230,12 +236,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// One line: seed, exit, hash, counters, and how to replay it.
+    /// One line: seed, exit, hash, counters, and how to replay it (with the same build flags:
+    /// `--cfg tokio_unstable` changes how turmoil's RNG is drawn, hence every trace).
     pub fn summary(&self) -> String {
+        let flags = if cfg!(tokio_unstable) {
+            "RUSTFLAGS=\"--cfg tokio_unstable\" "
+        } else {
+            ""
+        };
         format!(
             "seed {}: {:?}, trace {} ({} events), {:?}; replay: SHARDNET_FULLSTACK_SEED={} \
-             RUSTFLAGS=\"--cfg tokio_unstable\" cargo test -p shardnet-sim --test fullstack \
-             replay_one_seed -- --nocapture",
+             {flags}cargo test -p shardnet-sim --test fullstack replay_one_seed -- --nocapture",
             self.seed,
             self.exit,
             self.trace_hash,
