@@ -49,6 +49,22 @@ fn fault_free_run_commits_every_transfer_and_drains_every_lane() {
     assert!(out.stats.heights.iter().all(|h| *h > 40), "{:?}", out.stats);
 }
 
+/// Negative control: a workload that runs to the very end cannot be fully committed nor its
+/// lanes drained, and the run says so instead of passing vacuously.
+#[test]
+fn unfinished_workload_is_a_liveness_failure() {
+    let mut cfg = Config::new(2, 2, 4).without_faults();
+    cfg.duration = std::time::Duration::from_secs(6);
+    cfg.workload_until = cfg.duration;
+    let out = timed(&cfg);
+    assert!(
+        matches!(&out.exit, Exit::LivenessFailure(m)
+                if m.contains("not drained") || m.contains("transfers committed")),
+        "{}",
+        out.summary()
+    );
+}
+
 /// Seeds of the default suite: partitions within and between shards, crash-restarts and
 /// datagram loss/duplication, each of which must have fired.
 const SEEDS: [u64; 3] = [11, 12, 13];

@@ -225,6 +225,8 @@ pub struct Stats {
 pub struct Outcome {
     /// The seed.
     pub seed: u64,
+    /// Shards and validators per shard.
+    pub shape: (u16, u16),
     /// How it ended.
     pub exit: Exit,
     /// Everything that happened, in order.
@@ -245,14 +247,18 @@ impl Outcome {
             ""
         };
         format!(
-            "seed {}: {:?}, trace {} ({} events), {:?}; replay: SHARDNET_FULLSTACK_SEED={} \
-             {flags}cargo test -p shardnet-sim --test fullstack replay_one_seed -- --nocapture",
+            "seed {}: {:?}, trace {} ({} events), {:?}; replay: {flags}cargo run --profile sim \
+             -p shardnet-sim --bin fullstack-sim -- --seeds {}..{} --shards {} --validators {} \
+             (plus the run's --secs/--tick-ms/--no-faults)",
             self.seed,
             self.exit,
             self.trace_hash,
             self.trace.len(),
             self.stats,
-            self.seed
+            self.seed,
+            self.seed + 1,
+            self.shape.0,
+            self.shape.1,
         )
     }
 }
@@ -482,6 +488,7 @@ pub fn run(cfg: &Config) -> Outcome {
     }
     Outcome {
         seed: cfg.seed,
+        shape: (cfg.shards, cfg.validators()),
         exit,
         trace,
         trace_hash: B256::from(*h.finalize().as_bytes()),
