@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! fullstack-sim [--seeds A..B] [--shards S] [--validators V] [--secs T] [--tick-ms N]
-//!               [--no-faults] [--check-determinism]
+//!               [--no-faults] [--heavy] [--check-determinism]
 //! ```
+//! `--heavy`: four partitions within shards, two between, four crash-restarts, 5 % datagram
+//! loss and duplication (instead of 2, 1, 2 and 1 %).
+//!
 //! Exit codes: 0 pass, 1 safety violation, 2 liveness failure, 3 nondeterminism, 64 usage.
 
 use std::process::ExitCode;
@@ -20,6 +23,7 @@ struct Args {
     secs: Option<u64>,
     tick_ms: Option<u64>,
     faults: bool,
+    heavy: bool,
     check_determinism: bool,
 }
 
@@ -31,6 +35,7 @@ fn parse() -> Result<Args, String> {
         secs: None,
         tick_ms: None,
         faults: true,
+        heavy: false,
         check_determinism: false,
     };
     let mut it = std::env::args().skip(1);
@@ -51,11 +56,12 @@ fn parse() -> Result<Args, String> {
             "--secs" => args.secs = Some(num(it.next(), "--secs")?),
             "--tick-ms" => args.tick_ms = Some(num(it.next(), "--tick-ms")?),
             "--no-faults" => args.faults = false,
+            "--heavy" => args.heavy = true,
             "--check-determinism" => args.check_determinism = true,
             _ => {
                 return Err(
                     "usage: fullstack-sim [--seeds A..B] [--shards S] [--validators V] \
-                     [--secs T] [--tick-ms N] [--no-faults] [--check-determinism]"
+                     [--secs T] [--tick-ms N] [--no-faults] [--heavy] [--check-determinism]"
                         .into(),
                 );
             }
@@ -66,6 +72,13 @@ fn parse() -> Result<Args, String> {
 
 fn config(args: &Args, seed: u64) -> Config {
     let mut cfg = Config::new(seed, args.shards, args.validators);
+    if args.heavy {
+        cfg.faults.partitions_within = 4;
+        cfg.faults.partitions_between = 2;
+        cfg.faults.crashes = 4;
+        cfg.faults.datagram_drop = 0.05;
+        cfg.faults.datagram_duplicate = 0.05;
+    }
     if !args.faults {
         cfg = cfg.without_faults();
     }
