@@ -23,7 +23,7 @@ use alloy_eips::eip2718::Decodable2718;
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log};
 use serde::{Deserialize, Serialize};
 use shardnet_consensus::{Application, CommittedBlock, PayloadRequest};
-use shardnet_exec::{Execution, ShardApp, SledStore, TxResult, TxStatus};
+use shardnet_exec::{Execution, ShardApp, StateStore, TxResult, TxStatus};
 use shardnet_protocol::codec::{canonical_bytes, decode_canonical};
 use shardnet_protocol::{Block, ExecutionCommitment, Payload};
 
@@ -363,16 +363,18 @@ fn receipt_envelope(envelope: &TxEnvelope, result: &TxResult) -> ReceiptEnvelope
 }
 
 /// The validator's application: [`ShardApp`], with every committed block indexed just before
-/// the app applies it. Index failures are kept in `failed` for the validator to stop on.
-pub(crate) struct Indexing<'a> {
-    pub(crate) app: &'a mut ShardApp<SledStore>,
-    pub(crate) index: &'a ChainIndex,
-    /// The block's outbound segments are recorded here before its state is applied (CS-14).
-    pub(crate) outbox: &'a crate::outbox::Outbox,
+/// the app applies it (when the validator keeps an index: simulations do not), and its
+/// outbound lane segments recorded in the outbox (CS-14). Failures are kept in `failed` for the
+/// validator to stop on.
+pub(crate) struct Indexing<'a, S: StateStore> {
+    pub(crate) app: &'a mut ShardApp<S>,
+    pub(crate) index: Option<&'a ChainIndex>,
+    /// The block's outbound segments are recorded here before its state is applied.
+    pub(crate) outbox: &'a mut dyn crate::outbox::OutboxStore,
     pub(crate) failed: Option<IndexError>,
 }
 
-impl Indexing<'_> {
+impl<S: StateStore> Indexing<'_, S> {
     fn index(&mut self, committed: &CommittedBlock) -> Result<(), IndexError> {
         let block = &committed.block;
         if block.header.height.0 <= self.app.head().height || self.app.fatal().is_some() {
@@ -398,18 +400,20 @@ impl Indexing<'_> {
         self.outbox
             .record(&segments)
             .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+        let Some(index) = self.index else {
+            return Ok(());
+        };
         let cfg = self.app.config();
         let miner = cfg
             .fee_recipients
             .get(block.header.proposer.as_usize())
             .copied()
             .unwrap_or(Address::ZERO);
-        self.index
-            .record(block, &execution, base_fee, cfg.block_gas_limit, miner)
+        index.record(block, &execution, base_fee, cfg.block_gas_limit, miner)
     }
 }
 
-impl Application for Indexing<'_> {
+impl<S: StateStore> Application for Indexing<'_, S> {
     fn build(
         &mut self,
         request: &PayloadRequest,

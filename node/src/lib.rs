@@ -5,8 +5,10 @@
 //! ([`shardnet_transport::Network`]). The `shardnet` binary and (later) the full-node
 //! simulations share it.
 //!
-//! - [`validator`]: one validator: a dedicated thread runs the deterministic core and the
-//!   executor (off the async threads); a tokio task feeds it the network's messages.
+//! - [`validator`]: one validator: an event loop runs the deterministic core and the executor
+//!   (in production on a dedicated thread, off the async threads; in simulation inline on a
+//!   turmoil host, with virtual time from a [`validator::Clock`]); a tokio task feeds it the
+//!   network's messages.
 //! - [`ledger`]: committed blocks with their finality proofs, in sled, for restarts and sync.
 //! - [`index`]: blocks, transactions, receipts and logs by height and hash, for the RPC.
 //! - [`devnet`]: a local cluster on loopback, with prefunded development accounts.

@@ -23,6 +23,68 @@ pub enum OutboxError {
     Corrupt(String),
 }
 
+/// Where a validator keeps its committed outbound segments until they are certified delivered
+/// (sled in production, a shared in-memory map in simulation).
+pub trait OutboxStore: Send + 'static {
+    /// Records a committed block's segments (reports, which carry no messages, are not kept).
+    fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError>;
+    /// CS-14: deletes the segments whose last message the destination certified executing;
+    /// returns the rest (to push again), in lane and sequence order.
+    fn prune_and_pending(
+        &mut self,
+        certified: &dyn Fn(&LaneId) -> u64,
+    ) -> Result<Vec<LaneSegment>, OutboxError>;
+}
+
+impl OutboxStore for Outbox {
+    fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
+        Self::record(self, segments)
+    }
+    fn prune_and_pending(
+        &mut self,
+        certified: &dyn Fn(&LaneId) -> u64,
+    ) -> Result<Vec<LaneSegment>, OutboxError> {
+        Self::prune_and_pending(self, certified)
+    }
+}
+
+/// An in-memory outbox shared by the incarnations of one simulated host (it survives a
+/// simulated crash, like the sled tree it stands for).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryOutbox {
+    segments: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<[u8; 13], LaneSegment>>>,
+}
+
+impl OutboxStore for MemoryOutbox {
+    fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
+        let mut map = self
+            .segments
+            .lock()
+            .map_err(|_| OutboxError::Corrupt("lock poisoned".into()))?;
+        for s in segments {
+            if let Some(first) = s.messages.first() {
+                map.insert(key(&first.lane, first.sequence), s.clone());
+            }
+        }
+        Ok(())
+    }
+    fn prune_and_pending(
+        &mut self,
+        certified: &dyn Fn(&LaneId) -> u64,
+    ) -> Result<Vec<LaneSegment>, OutboxError> {
+        let mut map = self
+            .segments
+            .lock()
+            .map_err(|_| OutboxError::Corrupt("lock poisoned".into()))?;
+        map.retain(|_, s| {
+            s.messages
+                .last()
+                .is_some_and(|last| last.sequence > certified(&last.lane))
+        });
+        Ok(map.values().cloned().collect())
+    }
+}
+
 /// The `outbox` tree: (lane, first sequence) → segment.
 #[derive(Clone, Debug)]
 pub struct Outbox {
@@ -64,7 +126,7 @@ impl Outbox {
     /// returns the rest (to push again), in key order.
     pub fn prune_and_pending(
         &self,
-        certified: impl Fn(&LaneId) -> u64,
+        certified: &dyn Fn(&LaneId) -> u64,
     ) -> Result<Vec<LaneSegment>, OutboxError> {
         let mut pending = Vec::new();
         for entry in &self.tree {
@@ -165,14 +227,14 @@ mod tests {
         assert_eq!(outbox.len(), 3);
         // Lane to 1 certified up to 3: its first segment goes, the second stays.
         let pending = outbox
-            .prune_and_pending(|l| if *l == to1 { 3 } else { 0 })
+            .prune_and_pending(&|l| if *l == to1 { 3 } else { 0 })
             .unwrap();
         assert_eq!(pending.len(), 2);
         assert_eq!(pending[0].messages[0].sequence, 4);
         drop(outbox);
         let outbox = Outbox::open(&db).unwrap();
         assert_eq!(outbox.len(), 2);
-        let pending = outbox.prune_and_pending(|_| 5).unwrap();
+        let pending = outbox.prune_and_pending(&|_| 5).unwrap();
         assert!(pending.is_empty());
         assert!(outbox.is_empty());
     }

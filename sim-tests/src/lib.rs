@@ -9,6 +9,9 @@
 //! failure reproduces bit for bit from its seed.
 //!
 //! [`cli`] is the runner shell shared by `shardnet sim` and the `consensus-sim` binary.
+//! The full-stack turmoil suites (real validators over QUIC) are the `shardnet-fullstack`
+//! crate in `sim-tests/fullstack`: they depend on the node, which depends on this crate for
+//! `shardnet sim`.
 
 pub mod cli;
 pub mod consensus;

@@ -57,7 +57,7 @@ pub struct SimUdpSocket {
     readable: Mutex<Option<Readable>>,
     faults: SimFaults,
     rng: Mutex<ChaCha20Rng>,
-    counts: Mutex<FaultCounts>,
+    counts: Arc<Mutex<FaultCounts>>,
 }
 
 /// How many datagrams the adapter duplicated and dropped.
@@ -87,7 +87,7 @@ impl SimUdpSocket {
             readable: Mutex::new(None),
             faults,
             rng: Mutex::new(ChaCha20Rng::seed_from_u64(faults.seed)),
-            counts: Mutex::new(FaultCounts::default()),
+            counts: Arc::default(),
         }))
     }
 
@@ -97,6 +97,12 @@ impl SimUdpSocket {
             .counts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A shared view of [`SimUdpSocket::fault_counts`] that outlives the socket (a harness
+    /// keeps it across a simulated crash, which drops the socket with its host).
+    pub fn fault_counter(&self) -> Arc<Mutex<FaultCounts>> {
+        Arc::clone(&self.counts)
     }
 
     /// A uniform draw in [0, 1) from the fault RNG.

@@ -3,7 +3,7 @@
 //! One server serves every shard this node runs: `/` routes each call to the shard that owns
 //! the address it is about (`ShardMap::home`), `/shard/N` answers for shard N only. Reads go
 //! straight to a validator's sled trees (committed state, chain index, ledger); submissions
-//! and mempool reads go through its core thread ([`crate::validator::ShardHandle`]).
+//! and mempool reads go through its event loop ([`crate::validator::ShardHandle`]).
 //!
 //! - [`server`]: limits, the path → endpoint layer, the method table.
 //! - [`backend`]: the served shards and the routing rules.

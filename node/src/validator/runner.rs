@@ -1,0 +1,427 @@
+//! The validator's event loop, shared by production and simulation: it owns the consensus
+//! core, the executor and the timers, takes events from one channel, and asks a [`Clock`] for
+//! the time. It is async only to wait (for an event or the next timer); everything it does
+//! between two waits is synchronous, so production runs it on a dedicated thread (on a
+//! current-thread runtime: execution never blocks the transport's threads) and a simulation
+//! runs it inline on its single-threaded host.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use anyhow::anyhow;
+use bytes::Bytes;
+use shardnet_consensus::{
+    CommittedBlock, ConsensusMessage, Core, Input, Output, SafetyStore, TimerId, drive,
+};
+use shardnet_exec::{ShardApp, StateStore, StoreMeta};
+use shardnet_protocol::{
+    Committee, Committees, LaneClass, LaneSegment, PublicKey, ShardId, ValidatorIndex, decode,
+    encode,
+};
+use shardnet_transport::{BlockReason, Blocker, Class, Inbound, Network, Receiver, Sender};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use super::Status;
+use super::clock::Clock;
+use crate::index::{ChainIndex, Indexing};
+use crate::ledger::{Ledger, LedgerError};
+use crate::metrics::Metrics;
+use crate::outbox::OutboxStore;
+
+/// How often unacknowledged segments are pushed again (CS-16).
+const REPUSH_INTERVAL_MS: u64 = 1_000;
+
+/// How long the loop waits for an event when no timer is set.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// A read of the app run on the core task.
+pub(crate) type AppQuery<S> = Box<dyn FnOnce(&ShardApp<S>) + Send>;
+
+/// Where a submission's verdict goes (a blocking caller's channel, or an async one's).
+pub type SubmitReply = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Called after each committed block is applied, with the block and the state after it
+/// (simulations record commits through it).
+pub type CommitHook = Box<dyn FnMut(&CommittedBlock, &StoreMeta) + Send>;
+
+/// Everything the event loop reacts to, besides its timers.
+pub(crate) enum Event<S> {
+    Message {
+        from: ValidatorIndex,
+        message: ConsensusMessage,
+    },
+    Submit {
+        raw: Bytes,
+        reply: SubmitReply,
+    },
+    /// Runs on the core task with the app (mempool reads for the RPC); the closure replies.
+    Query(AppQuery<S>),
+    /// A lane segment relayed by a validator of another shard (CS-16).
+    Segment {
+        from: Arc<PublicKey>,
+        segment: Box<LaneSegment>,
+    },
+    Shutdown,
+}
+
+impl<S> std::fmt::Debug for Event<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Message { from, message } => write!(f, "message {} from {from}", message.kind()),
+            Self::Submit { .. } => write!(f, "submit"),
+            Self::Query(_) => write!(f, "query"),
+            Self::Segment { from, .. } => write!(f, "lane segment from {from}"),
+            Self::Shutdown => write!(f, "shutdown"),
+        }
+    }
+}
+
+/// The committed-block log a restarted validator recovers from (sled in production, a shared
+/// in-memory map in simulation).
+pub trait LedgerStore: Send + 'static {
+    /// Appends a committed block (durable no later than the state store's next flush).
+    fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError>;
+    /// The most recent `n` committed blocks, ascending.
+    fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError>;
+}
+
+impl LedgerStore for Ledger {
+    fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError> {
+        Self::append(self, committed)
+    }
+    fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError> {
+        Self::last(self, n)
+    }
+}
+
+fn class(message: &ConsensusMessage) -> Class {
+    match message {
+        ConsensusMessage::Proposal(_)
+        | ConsensusMessage::Vote(_)
+        | ConsensusMessage::Timeout(..) => Class::Consensus,
+        _ => Class::Sync,
+    }
+}
+
+/// Network → event loop. Undecodable frames get their sender blocked (T-7.1).
+pub(crate) async fn pump<S>(
+    mut inbox: impl Receiver,
+    net: Network,
+    committee: Committee,
+    tx: UnboundedSender<Event<S>>,
+) {
+    while let Some(inbound) = inbox.recv().await {
+        let Inbound::Message { from, frame, class } = inbound else {
+            continue;
+        };
+        let event = if class == Class::Lanes {
+            // Checked offline by the event loop (CS-8); who relayed does not matter.
+            let Ok(segment) = decode::<LaneSegment>(&frame) else {
+                net.block(&from, BlockReason::InvalidMessage);
+                continue;
+            };
+            Event::Segment {
+                from,
+                segment: Box::new(segment),
+            }
+        } else {
+            let Some(index) = committee.index_of(&from) else {
+                continue;
+            };
+            let Ok(message) = decode::<ConsensusMessage>(&frame) else {
+                net.block(&from, BlockReason::InvalidMessage);
+                continue;
+            };
+            Event::Message {
+                from: index,
+                message,
+            }
+        };
+        if tx.send(event).is_err() {
+            break;
+        }
+    }
+}
+
+/// The core, the executor and their storage, driven by [`Runner::run`].
+pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
+    pub(crate) core: Core,
+    pub(crate) app: ShardApp<S>,
+    pub(crate) safety: F,
+    pub(crate) ledger: Box<dyn LedgerStore>,
+    /// Committed outbound segments not yet certified delivered (CS-14, CS-16).
+    pub(crate) outbox: Box<dyn OutboxStore>,
+    pub(crate) last_repush_ms: u64,
+    /// When a watermark report was last re-sent to each shard.
+    pub(crate) last_report_ms: std::collections::BTreeMap<ShardId, u64>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) index: Option<ChainIndex>,
+    pub(crate) net: Network,
+    pub(crate) committee: Committee,
+    pub(crate) committees: Committees,
+    pub(crate) status: Arc<Mutex<Status>>,
+    pub(crate) on_commit: Option<CommitHook>,
+}
+
+impl<S: StateStore, F: SafetyStore> Runner<S, F> {
+    /// Runs until shutdown (or every sender is gone); an error is fatal for the validator.
+    pub(crate) async fn run(
+        &mut self,
+        rx: &mut UnboundedReceiver<Event<S>>,
+        clock: &impl Clock,
+    ) -> anyhow::Result<()> {
+        let mut timers: BTreeSet<(u64, TimerId)> = BTreeSet::new();
+        self.core.start(clock.now_ms());
+        loop {
+            self.drain(&mut timers, clock)?;
+            let now = clock.now_ms();
+            let wait = timers.first().map_or(IDLE_WAIT, |(at, _)| {
+                Duration::from_millis(at.saturating_sub(now))
+            });
+            // Biased: no random branch choice, so a simulation replays (T-9.2).
+            let event = tokio::select! {
+                biased;
+                event = rx.recv() => Some(event),
+                () = tokio::time::sleep(wait) => None,
+            };
+            let stop = match event {
+                Some(Some(event)) => !self.handle(event, clock),
+                Some(None) => true,
+                None => false,
+            };
+            if stop {
+                return Ok(());
+            }
+            let now = clock.now_ms();
+            while timers.first().is_some_and(|(at, _)| *at <= now) {
+                if let Some((_, timer)) = timers.pop_first() {
+                    if matches!(timer, TimerId::Round(r) if r == self.core.round()) {
+                        tracing::debug!(round = self.core.round().0, "round timed out");
+                        self.metrics.timed_out();
+                    }
+                    self.core.handle(now, Input::Timer(timer));
+                    self.drain(&mut timers, clock)?;
+                }
+            }
+        }
+    }
+
+    /// Handles one event; `false` on shutdown.
+    fn handle(&mut self, event: Event<S>, clock: &impl Clock) -> bool {
+        match event {
+            Event::Message { from, message } => {
+                self.core
+                    .handle(clock.now_ms(), Input::Message { from, message });
+            }
+            Event::Submit { raw, reply } => reply(
+                self.app
+                    .submit(raw.to_vec().into())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            ),
+            Event::Query(f) => f(&self.app),
+            Event::Segment { from, segment } => {
+                let source = segment.proof.header.shard;
+                let stale = !segment.messages.is_empty();
+                // A certified segment cannot be forged (CS-8): one that fails the check
+                // comes from a faulty validator.
+                match self.app.add_segment(*segment) {
+                    Err(e) => {
+                        tracing::warn!(peer = %from, error = %e, "invalid lane segment");
+                        self.net.block(&from, BlockReason::InvalidMessage);
+                    }
+                    // Already executed: the source has not heard our watermark yet (the
+                    // report was lost); send it again (CS-15).
+                    Ok(false) if stale => self.report_to(source, clock.now_ms()),
+                    Ok(_) => {}
+                }
+            }
+            Event::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Sends the latest committed block's proof to `source` as a watermark report, at most
+    /// once per repush interval per shard.
+    fn report_to(&mut self, source: ShardId, now: u64) {
+        let last = self.last_report_ms.entry(source).or_insert(0);
+        if now.saturating_sub(*last) < REPUSH_INTERVAL_MS {
+            return;
+        }
+        *last = now;
+        if let Ok(Some(c)) = self.ledger.last(1).map(|mut v| v.pop()) {
+            let report = LaneSegment {
+                proof: c.proof.clone(),
+                first_leaf: 0,
+                messages: shardnet_protocol::BoundedVec::new(),
+                outbox_proof: shardnet_protocol::MultiProof::default(),
+            };
+            self.push(&report, &[source].into());
+        }
+    }
+
+    /// Sends a segment to every validator of the `dests` shards (the transport drops what a
+    /// full queue cannot take; the next repush retries).
+    fn push(&self, segment: &LaneSegment, dests: &BTreeSet<ShardId>) {
+        let frame = Bytes::from(encode(segment));
+        for c in self
+            .committees
+            .iter()
+            .filter(|c| dests.contains(&c.shard()))
+        {
+            for m in c.members() {
+                let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+            }
+        }
+    }
+
+    /// CS-14, CS-16: prunes the outbox up to the destinations' certified watermarks and pushes
+    /// the rest again, so a lane drains even if every destination validator missed a push.
+    fn repush(&mut self) -> anyhow::Result<()> {
+        let lanes = self.app.lane_status()?;
+        self.metrics.set_lane_backlog(
+            lanes
+                .iter()
+                .filter(|l| l.lane.class == LaneClass::Request)
+                .map(|l| (l.lane.destination.0, l.backlog))
+                .collect(),
+        );
+        self.metrics
+            .set_connected_peers(self.net.connected_peers().len());
+        let certified: std::collections::BTreeMap<_, _> =
+            lanes.into_iter().map(|l| (l.lane, l.certified)).collect();
+        let pending = self
+            .outbox
+            .prune_and_pending(&|lane| certified.get(lane).copied().unwrap_or(0))?;
+        for segment in pending {
+            if let Some(m) = segment.messages.first() {
+                self.push(&segment, &[m.lane.destination].into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the core to quiescence: the application and the safety store answer inline, the
+    /// rest goes to the network, the timers and the ledger.
+    fn drain(
+        &mut self,
+        timers: &mut BTreeSet<(u64, TimerId)>,
+        clock: &impl Clock,
+    ) -> anyhow::Result<()> {
+        let mut commits = Vec::new();
+        let mut sends = Vec::new();
+        let mut app = Indexing {
+            app: &mut self.app,
+            index: self.index.as_ref(),
+            outbox: self.outbox.as_mut(),
+            failed: None,
+        };
+        drive(
+            &mut self.core,
+            &mut app,
+            &mut self.safety,
+            clock.now_ms(),
+            |o| match o {
+                Output::SetTimer { timer, at_ms } => {
+                    timers.insert((at_ms, timer));
+                }
+                Output::Commit(c) => commits.push(c),
+                Output::Send { to, message } => sends.push((Some(to), message)),
+                Output::Broadcast(message) => sends.push((None, message)),
+                _ => {}
+            },
+        )?;
+        if let Some(e) = app.failed {
+            return Err(anyhow!("indexing a committed block: {e}"));
+        }
+        if let Some(fatal) = self.app.fatal() {
+            return Err(anyhow!("execution stopped: {fatal}"));
+        }
+        self.send(sends);
+        self.relay();
+        let now = clock.now_ms();
+        if now.saturating_sub(self.last_repush_ms) >= REPUSH_INTERVAL_MS {
+            self.last_repush_ms = now;
+            self.repush()?;
+        }
+        for c in commits {
+            self.ledger.append(&c)?;
+            let head = self.app.head().clone();
+            if let Some(hook) = self.on_commit.as_mut() {
+                hook(&c, &head);
+            }
+            let mut s = self
+                .status
+                .lock()
+                .map_err(|_| anyhow!("status lock poisoned"))?;
+            s.height = c.block.header.height.0;
+            s.head = B256::from(c.block.hash().0.0);
+            s.state_root = head.state_root;
+            s.committed_txs += c.block.payload.transactions.len() as u64;
+            tracing::info!(
+                shard = c.block.header.shard.0,
+                height = c.block.header.height.0,
+                txs = c.block.payload.transactions.len(),
+                segments = c.block.payload.segments.len(),
+                "committed"
+            );
+            self.metrics.committed(
+                c.block.header.height.0,
+                c.block.payload.transactions.len() as u64,
+                clock.now_ms().saturating_sub(c.block.header.timestamp_ms),
+            );
+        }
+        if let Ok(mut s) = self.status.lock() {
+            s.round = self.core.round().0;
+            self.metrics.set_round(s.round);
+        }
+        Ok(())
+    }
+
+    fn send(&self, sends: Vec<(Option<ValidatorIndex>, ConsensusMessage)>) {
+        let me = self.core.index();
+        for (to, message) in sends {
+            let frame = Bytes::from(encode(&message));
+            // The consensus protocol tolerates loss: a full queue or a down peer only delays.
+            match to {
+                Some(to) if Some(to) != me => {
+                    if let Some(m) = self.committee.member(to) {
+                        let _ = self.net.send(&m.public_key, class(&message), frame);
+                    }
+                }
+                Some(_) => {}
+                // Consensus traffic stays within the shard's committee.
+                None => {
+                    for (i, m) in self.committee.members().iter().enumerate() {
+                        if me != Some(ValidatorIndex(i as u16)) {
+                            let _ = self.net.send(&m.public_key, class(&message), frame.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// CS-16: pushes the committed blocks' outbound segments to every validator of each
+    /// destination shard at once (the outbox re-sends until certified), and a block's
+    /// watermark report (no messages) to every shard whose lanes it executed (CS-15).
+    /// Duplicates are dropped there.
+    fn relay(&mut self) {
+        for segment in self.app.take_outgoing() {
+            let dests: BTreeSet<ShardId> = match segment.messages.first() {
+                Some(m) => [m.lane.destination].into(),
+                None => segment
+                    .proof
+                    .header
+                    .execution
+                    .inbox_watermarks
+                    .iter()
+                    .map(|w| w.lane.source)
+                    .collect(),
+            };
+            self.push(&segment, &dests);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Invariants of a full-stack run, read from the trace and from every host's durable state.
+//!
+//! - Safety, after every step: no two validators of a shard commit different blocks at a
+//!   height, and none executes a committed block to a different state root.
+//! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
+//!   the shard's head and at the state root the others had at its height; every workload
+//!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
+//!   conserved (Σ balances + Σ burnt = genesis supply, CS-I3).
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{B256, U256};
+use shardnet_exec::lanes::system::{CROSS_SHARD, slots};
+use shardnet_exec::store::{hash_address, hash_slot};
+use shardnet_exec::{MemoryStore, StateView};
+use shardnet_protocol::{LaneClass, LaneId, ShardId};
+
+use crate::faults::HostId;
+use crate::{Exit, TraceEvent};
+
+/// How far behind its shard's head a healthy validator may end.
+pub const MAX_LAG: u64 = 3;
+
+/// The first commit seen at each (shard, height), and the executed root when known.
+#[derive(Debug, Default)]
+pub struct Commits {
+    first: BTreeMap<(u16, u64), (HostId, B256, Option<B256>)>,
+    checked: usize,
+}
+
+impl Commits {
+    /// Checks the commits appended to `trace` since the last call.
+    pub fn check(&mut self, trace: &[TraceEvent]) -> Result<(), String> {
+        for e in trace.get(self.checked..).unwrap_or_default() {
+            let TraceEvent::Commit {
+                host,
+                height,
+                hash,
+                root,
+                ..
+            } = e
+            else {
+                continue;
+            };
+            let entry = self
+                .first
+                .entry((host.0, *height))
+                .or_insert((*host, *hash, *root));
+            if entry.1 != *hash {
+                return Err(format!(
+                    "shard {} height {height}: {:?} committed {} but {:?} committed {}",
+                    host.0, entry.0, entry.1, host, hash
+                ));
+            }
+            match (entry.2, root) {
+                (Some(a), Some(b)) if a != *b => {
+                    return Err(format!(
+                        "shard {} height {height}: {:?} executed to root {a} but {host:?} to {b}",
+                        host.0, entry.0
+                    ));
+                }
+                (None, Some(b)) => entry.2 = Some(*b),
+                _ => {}
+            }
+        }
+        self.checked = trace.len();
+        Ok(())
+    }
+
+    /// The executed state root recorded at (shard, height).
+    pub fn root(&self, shard: u16, height: u64) -> Option<B256> {
+        self.first.get(&(shard, height)).and_then(|e| e.2)
+    }
+}
+
+/// A slot of the `CROSS_SHARD` system account.
+fn system_slot(state: &MemoryStore, slot: U256) -> U256 {
+    state
+        .storage(&hash_address(&CROSS_SHARD), &hash_slot(&slot))
+        .unwrap_or_default()
+}
+
+/// The end-of-run checks over each host's durable state (`states[host]`), given each shard's
+/// validators, the commit log and the genesis supply.
+pub fn at_end(
+    states: &BTreeMap<HostId, MemoryStore>,
+    shards: u16,
+    commits: &Commits,
+    supply: U256,
+) -> Exit {
+    // Convergence: every validator near its shard's head, at the agreed root for its height.
+    let mut heads: BTreeMap<u16, (u64, HostId)> = BTreeMap::new();
+    for (host, state) in states {
+        let h = state.meta().map(|m| m.height).unwrap_or(0);
+        let e = heads.entry(host.0).or_insert((h, *host));
+        if h > e.0 {
+            *e = (h, *host);
+        }
+    }
+    for (host, state) in states {
+        let Ok(meta) = state.meta() else {
+            return Exit::SafetyViolation(format!("{host:?}: unreadable state"));
+        };
+        let head = heads.get(&host.0).map_or(0, |h| h.0);
+        if meta.height + MAX_LAG < head {
+            return Exit::LivenessFailure(format!(
+                "{host:?} ended at height {} but its shard reached {head}",
+                meta.height
+            ));
+        }
+        if let Some(root) = commits.root(host.0, meta.height)
+            && root != meta.state_root
+        {
+            return Exit::SafetyViolation(format!(
+                "{host:?} at height {} has state root {} but the shard executed to {root}",
+                meta.height, meta.state_root
+            ));
+        }
+    }
+    let head_state = |s: u16| heads.get(&s).and_then(|(_, h)| states.get(h));
+    // CS-I6: every lane drained.
+    for s in 0..shards {
+        for d in (0..shards).filter(|d| *d != s) {
+            for class in [LaneClass::Request, LaneClass::Response] {
+                let lane = LaneId {
+                    source: ShardId(s),
+                    destination: ShardId(d),
+                    class,
+                };
+                let (Some(src), Some(dst)) = (head_state(s), head_state(d)) else {
+                    continue;
+                };
+                let out = system_slot(src, slots::outbound(&lane));
+                let done = system_slot(dst, slots::inbound(&lane));
+                if out != done {
+                    return Exit::LivenessFailure(format!(
+                        "lane {s}->{d} {class:?} not drained: {out} emitted, {done} executed"
+                    ));
+                }
+            }
+        }
+    }
+    // CS-I3: value conserved (nothing in flight once the lanes drained).
+    let mut total = U256::ZERO;
+    for s in 0..shards {
+        let Some(state) = head_state(s) else {
+            continue;
+        };
+        total += system_slot(state, slots::burnt());
+        for (_, account) in state.accounts().unwrap_or_default() {
+            total += account.balance;
+        }
+    }
+    if total != supply {
+        return Exit::SafetyViolation(format!(
+            "value not conserved: {total} at the end, {supply} at genesis"
+        ));
+    }
+    Exit::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(host: HostId, height: u64, hash: u8, root: Option<u8>) -> TraceEvent {
+        TraceEvent::Commit {
+            at_ms: 0,
+            host,
+            height,
+            hash: B256::repeat_byte(hash),
+            root: root.map(B256::repeat_byte),
+        }
+    }
+
+    #[test]
+    fn conflicting_commits_and_roots_are_violations() {
+        let mut c = Commits::default();
+        let mut trace = vec![commit((0, 0), 1, 1, Some(9)), commit((0, 1), 1, 1, None)];
+        assert!(c.check(&trace).is_ok());
+        // Another shard's height 1 is not a conflict.
+        trace.push(commit((1, 0), 1, 2, Some(8)));
+        assert!(c.check(&trace).is_ok());
+        trace.push(commit((0, 2), 1, 1, Some(7)));
+        assert!(c.check(&trace).unwrap_err().contains("root"));
+        let mut c = Commits::default();
+        trace.truncate(3);
+        trace.push(commit((0, 3), 1, 3, None));
+        assert!(c.check(&trace).unwrap_err().contains("committed"));
+    }
+
+    #[test]
+    fn missing_value_is_a_violation() {
+        let states = BTreeMap::from([((0, 0), MemoryStore::new())]);
+        let exit = at_end(&states, 1, &Commits::default(), U256::from(1));
+        assert!(matches!(exit, Exit::SafetyViolation(m) if m.contains("conserved")));
+        assert_eq!(
+            at_end(&states, 1, &Commits::default(), U256::ZERO),
+            Exit::Ok
+        );
+    }
+}

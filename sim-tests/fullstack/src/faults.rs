@@ -1,0 +1,116 @@
+//! The seeded fault schedule: partitions within a shard (one validator cut off from the rest
+//! of its committee), partitions between shards (every validator of one shard from every
+//! validator of another), crash and restart of hosts (at most one host of a shard down at a
+//! time), all inside the fault window; datagram loss and duplication below QUIC throughout.
+//! Everything is healed at the end of the window.
+
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::workload::below;
+
+/// A host, by shard and committee index.
+pub type HostId = (u16, u16);
+
+/// One scheduled fault action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Cut every link between the two groups.
+    Partition(Vec<HostId>, Vec<HostId>),
+    /// Restore every link between the two groups.
+    Repair(Vec<HostId>, Vec<HostId>),
+    /// Kill a host: its tasks and unflushed writes are gone.
+    Crash(HostId),
+    /// Start a crashed host again from its disk.
+    Restart(HostId),
+}
+
+/// How many faults of each kind to schedule, and the datagram fault rates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultPlan {
+    /// Partitions of one validator from the rest of its shard.
+    pub partitions_within: usize,
+    /// Partitions between two shards.
+    pub partitions_between: usize,
+    /// Crash + restart pairs.
+    pub crashes: usize,
+    /// Probability that a datagram is lost (below QUIC).
+    pub datagram_drop: f64,
+    /// Probability that a datagram is sent twice.
+    pub datagram_duplicate: f64,
+    /// Shortest and longest fault, milliseconds.
+    pub fault_ms: (u64, u64),
+}
+
+impl FaultPlan {
+    /// No faults at all.
+    pub const NONE: Self = Self {
+        partitions_within: 0,
+        partitions_between: 0,
+        crashes: 0,
+        datagram_drop: 0.0,
+        datagram_duplicate: 0.0,
+        fault_ms: (0, 0),
+    };
+}
+
+/// Draws the schedule: `(time, action)`, sorted by time (stable for equal times).
+pub fn schedule(
+    seed: u64,
+    plan: &FaultPlan,
+    shards: u16,
+    validators: u16,
+    window: (Duration, Duration),
+) -> Vec<(Duration, Action)> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0xfa17_5eed);
+    let (start, end) = (window.0.as_millis() as u64, window.1.as_millis() as u64);
+    let interval = |rng: &mut ChaCha20Rng| {
+        let len =
+            plan.fault_ms.0 + below(rng, (plan.fault_ms.1 - plan.fault_ms.0 + 1) as usize) as u64;
+        let len = len.min(end.saturating_sub(start));
+        let at = start + below(rng, (end - start - len + 1) as usize) as u64;
+        (Duration::from_millis(at), Duration::from_millis(at + len))
+    };
+    let shard_hosts = |s: u16| (0..validators).map(|v| (s, v)).collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for _ in 0..plan.partitions_within {
+        let (a, b) = interval(&mut rng);
+        let s = below(&mut rng, usize::from(shards)) as u16;
+        let v = below(&mut rng, usize::from(validators)) as u16;
+        let rest: Vec<_> = shard_hosts(s).into_iter().filter(|h| h.1 != v).collect();
+        out.push((a, Action::Partition(vec![(s, v)], rest.clone())));
+        out.push((b, Action::Repair(vec![(s, v)], rest)));
+    }
+    if shards > 1 {
+        for _ in 0..plan.partitions_between {
+            let (a, b) = interval(&mut rng);
+            let s = below(&mut rng, usize::from(shards)) as u16;
+            let t = (s + 1 + below(&mut rng, usize::from(shards - 1)) as u16) % shards;
+            out.push((a, Action::Partition(shard_hosts(s), shard_hosts(t))));
+            out.push((b, Action::Repair(shard_hosts(s), shard_hosts(t))));
+        }
+    }
+    // Crashes: at most one host of a shard down at a time (a later overlapping draw is moved
+    // to the end of the previous one's outage, or dropped if that leaves no room).
+    let mut down_until = vec![0u64; usize::from(shards)];
+    for _ in 0..plan.crashes {
+        let (a, b) = interval(&mut rng);
+        let s = below(&mut rng, usize::from(shards)) as u16;
+        let v = below(&mut rng, usize::from(validators)) as u16;
+        let Some(free) = down_until.get_mut(usize::from(s)) else {
+            continue;
+        };
+        let len = b - a;
+        let a = a.max(Duration::from_millis(*free + 500));
+        if a + len > Duration::from_millis(end) {
+            continue;
+        }
+        *free = (a + len).as_millis() as u64;
+        out.push((a, Action::Crash((s, v))));
+        out.push((a + len, Action::Restart((s, v))));
+    }
+    out.sort_by_key(|(at, _)| *at);
+    out
+}

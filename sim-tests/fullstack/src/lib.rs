@@ -1,0 +1,723 @@
+//! Full-stack deterministic simulation: `shards × validators` real [`shardnet_node`]
+//! validators (the production event loop, consensus core, revm executor and cross-shard relay)
+//! as turmoil hosts, talking real QUIC and TLS through [`SimUdpSocket`], with virtual time,
+//! in-memory disks with crash semantics ([`storage`]), a seeded workload of intra- and
+//! cross-shard transfers ([`workload`]), a seeded fault schedule ([`faults`]) and invariants
+//! ([`check`]) after every step and at the end.
+//!
+//! [`run`] maps a [`Config`] (its seed above all) to an [`Outcome`]: the [`Exit`] class, the
+//! trace and its hash, and counters. The same seed replays the same trace, given the same
+//! build flags: simulation builds use `RUSTFLAGS="--cfg tokio_unstable"`, with which turmoil
+//! also seeds tokio's RNG (that draws from turmoil's RNG, so a seed's trace differs with and
+//! without the flag); see `sim-tests/tests/fullstack.rs`.
+//!
+//! Not in the harness (yet): Byzantine validators, contract calls and their responses (so
+//! CS-I2 and CS-I5 are not exercised), one-way partitions, clock drift (skews are constant),
+//! disk faults, and torn crashes (a crash lands between two steps, and the app flushes inside
+//! the commit that applies a block, so `FaultyStore` never holds unflushed batches then).
+
+pub mod check;
+pub mod faults;
+pub mod storage;
+pub mod workload;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, UNIX_EPOCH};
+
+use alloy_primitives::{B256, U256};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use shardnet_exec::store::hash_address;
+use shardnet_exec::{FaultyStore, StateView};
+use shardnet_node::devnet::validator_key;
+use shardnet_node::validator::{Control, Parts, TokioClock, start_simulated};
+use shardnet_protocol::{
+    ChainId, Genesis, GenesisAccount, GenesisValidator, ShardId, ShardMap, ShardMapScheme, Stake,
+};
+use shardnet_transport::sim::{FaultCounts, SimFaults, SimUdpSocket};
+use shardnet_transport::{Config as TransportConfig, PeerBook, Socket};
+
+use faults::{Action, FaultPlan, HostId};
+use storage::{Disk, SharedStore};
+use workload::{Wallet, below, unit};
+
+/// The simulated epoch: turmoil's wall clock starts here.
+pub const EPOCH_SECS: u64 = 1_750_000_000;
+/// Every validator's QUIC port.
+const PORT: u16 = 9000;
+/// Balance of every wallet at genesis: 1,000 ether.
+const WALLET_BALANCE_ETH: u64 = 1_000;
+/// How often wallets resubmit their uncommitted transactions...
+const RESUBMIT_EVERY: Duration = Duration::from_secs(1);
+/// ... that were signed at least this long ago (a transfer commits in about three blocks).
+const RESUBMIT_AFTER: Duration = Duration::from_secs(3);
+
+/// Everything that determines a run. [`Config::new`] fixes every default from the seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The only source of randomness.
+    pub seed: u64,
+    /// Shards.
+    pub shards: u16,
+    /// Stake of each validator, per shard (every shard has `stakes[s].len()` validators).
+    pub stakes: Vec<Vec<u64>>,
+    /// Wallets homed on each shard.
+    pub wallets_per_shard: usize,
+    /// Simulated time to run.
+    pub duration: Duration,
+    /// Faults happen inside this window; everything is healed at its end.
+    pub fault_window: (Duration, Duration),
+    /// The workload submits transactions until then.
+    pub workload_until: Duration,
+    /// One transfer every this often.
+    pub tx_every: Duration,
+    /// Probability that a transfer goes to another shard.
+    pub cross_shard: f64,
+    /// Faults to inject.
+    pub faults: FaultPlan,
+    /// turmoil's tick: the resolution of simulated time (timers and deliveries). 2 ms: a
+    /// tenth of the largest link latency, and 1.5x the speed of 1 ms (per-tick runtime costs
+    /// dominate once the crypto is paid for; `BENCHMARKS.md`).
+    pub tick: Duration,
+    /// Link latency bounds.
+    pub latency: (Duration, Duration),
+    /// Largest clock skew of a host, either way, in milliseconds.
+    pub max_skew_ms: u64,
+    /// Consensus: least time between blocks (C-6); 500 ms as in `shardnet devnet`.
+    pub block_interval_ms: u64,
+    /// Consensus: round timeout.
+    pub base_timeout_ms: u64,
+}
+
+impl Config {
+    /// The standard configuration: `shards × validators` with seeded stakes in 1..=100, a 2 ms
+    /// tick, link latencies of 1–20 ms, clock skews within ±20 ms, 30 s of
+    /// simulated time, blocks at least 500 ms apart, faults from 3 s to 15 s (two partitions within shards, one between
+    /// shards, two crash-restarts, 1 % datagram loss and duplication), a transfer every 50 ms
+    /// until 18 s (a third of them cross-shard), 12 s to settle.
+    pub fn new(seed: u64, shards: u16, validators: u16) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x57a4e);
+        let stakes = (0..shards)
+            .map(|_| (0..validators).map(|_| 1 + rng.next_u64() % 100).collect())
+            .collect();
+        Self {
+            seed,
+            shards,
+            stakes,
+            wallets_per_shard: 8,
+            duration: Duration::from_secs(30),
+            fault_window: (Duration::from_secs(3), Duration::from_secs(15)),
+            workload_until: Duration::from_secs(18),
+            tx_every: Duration::from_millis(50),
+            cross_shard: 0.35,
+            faults: FaultPlan {
+                partitions_within: 2,
+                partitions_between: 1,
+                crashes: 2,
+                datagram_drop: 0.01,
+                datagram_duplicate: 0.01,
+                fault_ms: (1_000, 4_000),
+            },
+            tick: Duration::from_millis(2),
+            latency: (Duration::from_millis(1), Duration::from_millis(20)),
+            max_skew_ms: 20,
+            block_interval_ms: 500,
+            base_timeout_ms: 1_000,
+        }
+    }
+
+    /// The same run without any fault.
+    pub fn without_faults(mut self) -> Self {
+        self.faults = FaultPlan::NONE;
+        self
+    }
+
+    /// Validators per shard.
+    pub fn validators(&self) -> u16 {
+        self.stakes.first().map_or(0, |s| s.len() as u16)
+    }
+}
+
+/// The one place turmoil is configured: seed, epoch, tick, latencies, duration.
+pub fn builder(cfg: &Config) -> turmoil::Builder {
+    let mut b = turmoil::Builder::new();
+    b.rng_seed(cfg.seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .simulation_duration(cfg.duration + Duration::from_secs(1))
+        .tick_duration(cfg.tick)
+        .min_message_latency(cfg.latency.0)
+        .max_message_latency(cfg.latency.1)
+        .udp_capacity(4096);
+    b
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Every invariant held.
+    Ok,
+    /// Validators disagreed on a committed block or state, value was created or destroyed, or
+    /// a validator stopped on a fatal error.
+    SafetyViolation(String),
+    /// After healing, validators did not catch up, transactions were not committed or lanes
+    /// did not drain.
+    LivenessFailure(String),
+}
+
+/// One entry of the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    /// A validator committed a block (with the state root it executed to, when it was the last
+    /// block applied in that step).
+    Commit {
+        /// Simulated milliseconds.
+        at_ms: u64,
+        /// The validator.
+        host: HostId,
+        /// Height.
+        height: u64,
+        /// Block hash.
+        hash: B256,
+        /// Executed state root.
+        root: Option<B256>,
+    },
+    /// A mempool's verdict on a submitted transaction.
+    Submitted {
+        /// Simulated milliseconds.
+        at_ms: u64,
+        /// The validator.
+        host: HostId,
+        /// Accepted.
+        accepted: bool,
+    },
+    /// A fault was applied.
+    Fault {
+        /// Simulated milliseconds.
+        at_ms: u64,
+        /// What.
+        action: Action,
+    },
+}
+
+/// Counters of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Simulated milliseconds run.
+    pub sim_ms: u64,
+    /// Highest committed height per shard.
+    pub heights: Vec<u64>,
+    /// Transfers signed (intra-shard, cross-shard).
+    pub transfers: (u64, u64),
+    /// Partitions applied (within a shard, between shards).
+    pub partitions: (u64, u64),
+    /// Hosts crashed and restarted.
+    pub crashes: (u64, u64),
+    /// Datagrams lost and duplicated below QUIC.
+    pub datagrams: FaultCounts,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// Shards and validators per shard.
+    pub shape: (u16, u16),
+    /// How it ended.
+    pub exit: Exit,
+    /// Everything that happened, in order.
+    pub trace: Vec<TraceEvent>,
+    /// blake3 of the trace.
+    pub trace_hash: B256,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Outcome {
+    /// One line: seed, exit, hash, counters, and how to replay it (with the same build flags:
+    /// `--cfg tokio_unstable` changes how turmoil's RNG is drawn, hence every trace).
+    pub fn summary(&self) -> String {
+        let flags = if cfg!(tokio_unstable) {
+            "RUSTFLAGS=\"--cfg tokio_unstable\" "
+        } else {
+            ""
+        };
+        format!(
+            "seed {}: {:?}, trace {} ({} events), {:?}; replay: {flags}cargo run --profile sim \
+             -p shardnet-fullstack --bin fullstack-sim -- --seeds {}..{} --shards {} --validators {} \
+             (plus the run's --secs/--tick-ms/--no-faults)",
+            self.seed,
+            self.exit,
+            self.trace_hash,
+            self.trace.len(),
+            self.stats,
+            self.seed,
+            self.seed + 1,
+            self.shape.0,
+            self.shape.1,
+        )
+    }
+}
+
+fn host_name(h: HostId) -> String {
+    format!("s{}v{}", h.0, h.1)
+}
+
+type Trace = Arc<Mutex<Vec<TraceEvent>>>;
+type State = FaultyStore<SharedStore>;
+
+fn at_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |d| d.as_millis() as u64)
+}
+
+fn push(trace: &Trace, e: TraceEvent) {
+    trace.lock().unwrap_or_else(PoisonError::into_inner).push(e);
+}
+
+/// What the hosts share with the harness.
+#[derive(Clone)]
+struct World {
+    cfg: Config,
+    genesis: Genesis,
+    hosts: Vec<HostId>,
+    disks: BTreeMap<HostId, Disk>,
+    trace: Trace,
+    controls: Rc<RefCell<BTreeMap<HostId, Control<State>>>>,
+    counters: Rc<RefCell<Vec<Arc<Mutex<FaultCounts>>>>>,
+    incarnations: Rc<RefCell<BTreeMap<HostId, u64>>>,
+}
+
+fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
+    let balance = U256::from(WALLET_BALANCE_ETH) * U256::from(10u64).pow(U256::from(18));
+    Genesis {
+        chain_id: ChainId(workload::CHAIN_ID),
+        timestamp_ms: EPOCH_SECS * 1000,
+        shard_map: ShardMap::new(cfg.shards, ShardMapScheme::LowBits),
+        validators: cfg
+            .stakes
+            .iter()
+            .enumerate()
+            .flat_map(|(s, stakes)| {
+                stakes
+                    .iter()
+                    .enumerate()
+                    .map(move |(v, stake)| GenesisValidator {
+                        public_key: validator_key(s as u16, v as u16).public_key(),
+                        stake: Stake(*stake),
+                        // Placeholder: hosts dial turmoil names (`peers` below).
+                        address: format!("10.0.{s}.{v}:{PORT}"),
+                        shard: ShardId(s as u16),
+                    })
+            })
+            .collect(),
+        accounts: wallets
+            .iter()
+            .map(|w| GenesisAccount {
+                address: w.account.address,
+                balance,
+            })
+            .collect(),
+    }
+}
+
+/// One incarnation of a host: binds the simulated socket, opens the disk and runs the
+/// validator's event loop until it stops or the host crashes.
+async fn host_main(world: World, me: HostId) -> turmoil::Result {
+    let incarnation = {
+        let mut inc = world.incarnations.borrow_mut();
+        let n = inc.entry(me).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let seed = world.cfg.seed;
+    let mix = |tag: u64| {
+        let h = blake3::hash(
+            &[seed, tag, u64::from(me.0), u64::from(me.1), incarnation]
+                .map(u64::to_le_bytes)
+                .concat(),
+        );
+        u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default())
+    };
+    let socket = SimUdpSocket::bind(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT),
+        SimFaults {
+            duplicate: world.cfg.faults.datagram_duplicate,
+            drop: world.cfg.faults.datagram_drop,
+            seed: mix(1),
+        },
+    )
+    .await?;
+    world.counters.borrow_mut().push(socket.fault_counter());
+    let peers: PeerBook = world
+        .hosts
+        .iter()
+        .filter(|h| **h != me)
+        .map(|h| {
+            let addr = SocketAddr::new(turmoil::lookup(host_name(*h)), PORT);
+            (validator_key(h.0, h.1).public_key(), Some(addr))
+        })
+        .collect();
+    let disk = world.disks.get(&me).cloned().unwrap_or_default();
+    let trace = Arc::clone(&world.trace);
+    let parts = Parts {
+        key: validator_key(me.0, me.1),
+        genesis: world.genesis.clone(),
+        consensus: shardnet_consensus::Config {
+            min_block_interval_ms: world.cfg.block_interval_ms,
+            base_timeout_ms: world.cfg.base_timeout_ms,
+            ..shardnet_consensus::Config::default()
+        },
+        state: disk.open_state()?,
+        safety: disk.safety.clone(),
+        ledger: Box::new(disk.ledger.clone()),
+        outbox: Box::new(disk.outbox.clone()),
+        index: None,
+        socket: Socket::Abstract(socket),
+        peers: Some(peers),
+        // T-6.4: every incarnation gets its own transport seed.
+        transport: TransportConfig::simulation(mix(2)),
+        on_commit: Some(Box::new(move |c, meta| {
+            let height = c.block.header.height.0;
+            push(
+                &trace,
+                TraceEvent::Commit {
+                    at_ms: at_ms(),
+                    host: me,
+                    height,
+                    hash: B256::from(c.block.hash().0.0),
+                    root: (meta.height == height).then_some(meta.state_root),
+                },
+            );
+        })),
+    };
+    let span = 2 * world.cfg.max_skew_ms + 1;
+    let skew = (mix(3) % span) as i64 - world.cfg.max_skew_ms as i64;
+    let since_epoch = turmoil::since_epoch().map_or(0, |d| d.as_millis() as u64);
+    let clock = TokioClock::new(since_epoch.saturating_add_signed(skew));
+    let (control, run) = start_simulated(parts, clock).map_err(|e| format!("{e:#}"))?;
+    world.controls.borrow_mut().insert(me, control);
+    run.await.map_err(|e| format!("{e:#}").into())
+}
+
+/// Runs one seeded simulation to the end (or to the first safety violation).
+pub fn run(cfg: &Config) -> Outcome {
+    let mut sim = builder(cfg).build();
+    let map = ShardMap::new(cfg.shards, ShardMapScheme::LowBits);
+    let mut wallets = workload::wallets(&map, cfg.shards, cfg.wallets_per_shard);
+    let genesis = genesis(cfg, &wallets);
+    let supply = genesis
+        .accounts
+        .iter()
+        .fold(U256::ZERO, |a, g| a + g.balance);
+    let hosts: Vec<HostId> = (0..cfg.shards)
+        .flat_map(|s| (0..cfg.validators()).map(move |v| (s, v)))
+        .collect();
+    let world = World {
+        cfg: cfg.clone(),
+        genesis,
+        disks: hosts.iter().map(|h| (*h, Disk::default())).collect(),
+        hosts: hosts.clone(),
+        trace: Trace::default(),
+        controls: Rc::default(),
+        counters: Rc::default(),
+        incarnations: Rc::default(),
+    };
+    for h in &hosts {
+        let (world, h) = (world.clone(), *h);
+        sim.host(host_name(h), move || host_main(world.clone(), h));
+    }
+    let schedule = faults::schedule(
+        cfg.seed,
+        &cfg.faults,
+        cfg.shards,
+        cfg.validators(),
+        cfg.fault_window,
+    );
+    let mut driver = Driver {
+        cfg,
+        world: &world,
+        rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x000a_11e7),
+        stats: Stats::default(),
+        commits: check::Commits::default(),
+    };
+    let exit = driver.drive(&mut sim, &schedule, &mut wallets);
+    let mut stats = driver.stats;
+    let exit = match exit {
+        Exit::Ok => {
+            let states = world
+                .disks
+                .iter()
+                .map(|(h, d)| (*h, d.state.lock().clone()))
+                .collect();
+            let mut exit = check::at_end(&states, cfg.shards, &driver.commits, supply);
+            if exit == Exit::Ok {
+                exit = uncommitted(&world, &wallets);
+            }
+            exit
+        }
+        e => e,
+    };
+    stats.sim_ms = sim.elapsed().as_millis() as u64;
+    stats.heights = (0..cfg.shards)
+        .map(|s| {
+            world
+                .disks
+                .iter()
+                .filter(|(h, _)| h.0 == s)
+                .map(|(_, d)| d.state.lock().meta().map(|m| m.height).unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for c in world.counters.borrow().iter() {
+        let c = *c.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.datagrams.dropped += c.dropped;
+        stats.datagrams.duplicated += c.duplicated;
+    }
+    let trace = world
+        .trace
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let mut h = blake3::Hasher::new();
+    for e in &trace {
+        h.update(format!("{e:?}\n").as_bytes());
+    }
+    Outcome {
+        seed: cfg.seed,
+        shape: (cfg.shards, cfg.validators()),
+        exit,
+        trace,
+        trace_hash: B256::from(*h.finalize().as_bytes()),
+        stats,
+    }
+}
+
+/// A wallet's committed nonce on `host`'s durable state.
+fn committed_nonce(world: &World, host: HostId, wallet: &Wallet) -> u64 {
+    world.disks.get(&host).map_or(0, |d| {
+        d.state
+            .account(&hash_address(&wallet.account.address))
+            .ok()
+            .flatten()
+            .map_or(0, |a| a.nonce)
+    })
+}
+
+/// Liveness of the workload: every signed transfer is committed on every validator.
+fn uncommitted(world: &World, wallets: &[Wallet]) -> Exit {
+    for w in wallets {
+        for h in world.hosts.iter().filter(|h| h.0 == w.shard.0) {
+            let n = committed_nonce(world, *h, w);
+            if n != w.next_nonce {
+                return Exit::LivenessFailure(format!(
+                    "{:?}: wallet {} has {n} of {} transfers committed",
+                    h, w.account.address, w.next_nonce
+                ));
+            }
+        }
+    }
+    Exit::Ok
+}
+
+/// Steps the simulation, applying faults and the workload, checking safety after each step.
+struct Driver<'a> {
+    cfg: &'a Config,
+    world: &'a World,
+    rng: ChaCha20Rng,
+    stats: Stats,
+    commits: check::Commits,
+}
+
+impl Driver<'_> {
+    fn drive(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        schedule: &[(Duration, Action)],
+        wallets: &mut [Wallet],
+    ) -> Exit {
+        let mut next_fault = 0;
+        let mut next_tx = Duration::from_millis(500);
+        let mut next_resubmit = RESUBMIT_EVERY;
+        let mut healed = false;
+        while sim.elapsed() < self.cfg.duration {
+            let now = sim.elapsed();
+            while let Some((at, action)) = schedule.get(next_fault)
+                && *at <= now
+            {
+                self.apply(sim, action);
+                next_fault += 1;
+            }
+            if !healed && now >= self.cfg.fault_window.1 {
+                self.heal(sim);
+                healed = true;
+            }
+            if now >= next_tx && now < self.cfg.workload_until {
+                self.transfer(wallets, now);
+                next_tx += self.cfg.tx_every;
+            }
+            if now >= next_resubmit {
+                self.resubmit(wallets, now);
+                next_resubmit += RESUBMIT_EVERY;
+            }
+            if let Err(e) = sim.step() {
+                return Exit::SafetyViolation(format!("a host failed: {e}"));
+            }
+            let trace = self
+                .world
+                .trace
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = self.commits.check(&trace) {
+                return Exit::SafetyViolation(e);
+            }
+        }
+        Exit::Ok
+    }
+
+    fn apply(&mut self, sim: &mut turmoil::Sim<'_>, action: &Action) {
+        match action {
+            Action::Partition(a, b) => {
+                for x in a {
+                    for y in b {
+                        sim.partition(host_name(*x), host_name(*y));
+                    }
+                }
+                let within = a
+                    .iter()
+                    .chain(b)
+                    .all(|h| h.0 == a.first().map_or(0, |f| f.0));
+                if within {
+                    self.stats.partitions.0 += 1;
+                } else {
+                    self.stats.partitions.1 += 1;
+                }
+            }
+            Action::Repair(a, b) => {
+                for x in a {
+                    for y in b {
+                        sim.repair(host_name(*x), host_name(*y));
+                    }
+                }
+            }
+            Action::Crash(h) => {
+                sim.crash(host_name(*h));
+                self.world.controls.borrow_mut().remove(h);
+                self.stats.crashes.0 += 1;
+            }
+            Action::Restart(h) => {
+                sim.bounce(host_name(*h));
+                self.stats.crashes.1 += 1;
+            }
+        }
+        push(
+            &self.world.trace,
+            TraceEvent::Fault {
+                at_ms: sim.elapsed().as_millis() as u64,
+                action: action.clone(),
+            },
+        );
+    }
+
+    /// End of the fault window: every link repaired (crashed hosts were restarted by the
+    /// schedule, which never leaves one down past the window).
+    fn heal(&self, sim: &turmoil::Sim<'_>) {
+        for a in &self.world.hosts {
+            for b in &self.world.hosts {
+                if a < b {
+                    sim.repair(host_name(*a), host_name(*b));
+                }
+            }
+        }
+    }
+
+    /// Sends `raw` to every live validator of `shard`.
+    fn submit(&self, shard: u16, raw: &alloy_primitives::Bytes) {
+        for (host, control) in self.world.controls.borrow().iter() {
+            if host.0 != shard {
+                continue;
+            }
+            let (trace, host) = (Arc::clone(&self.world.trace), *host);
+            let _ = control.submit(
+                raw.0.clone(),
+                Box::new(move |r| {
+                    push(
+                        &trace,
+                        TraceEvent::Submitted {
+                            at_ms: at_ms(),
+                            host,
+                            accepted: r.is_ok(),
+                        },
+                    );
+                }),
+            );
+        }
+    }
+
+    /// The highest committed nonce of `w` among its shard's validators.
+    fn committed(&self, w: &Wallet) -> u64 {
+        self.world
+            .hosts
+            .iter()
+            .filter(|h| h.0 == w.shard.0)
+            .map(|h| committed_nonce(self.world, *h, w))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn transfer(&mut self, wallets: &mut [Wallet], now: Duration) {
+        let i = below(&mut self.rng, wallets.len());
+        let cross = self.cfg.shards > 1 && unit(&mut self.rng) < self.cfg.cross_shard;
+        let value = U256::from(1 + below(&mut self.rng, 1_000)) * U256::from(1_000_000_000u64);
+        let Some(w) = wallets.get(i) else {
+            return;
+        };
+        if w.next_nonce >= self.committed(w) + workload::MAX_OUTSTANDING {
+            return;
+        }
+        let candidates: Vec<_> = wallets
+            .iter()
+            .enumerate()
+            .filter(|(j, v)| *j != i && (v.shard == w.shard) != cross)
+            .map(|(_, v)| v.account.address)
+            .collect();
+        let Some(to) = candidates
+            .get(below(&mut self.rng, candidates.len()))
+            .copied()
+        else {
+            return;
+        };
+        let Some(w) = wallets.get_mut(i) else {
+            return;
+        };
+        let Some(raw) = workload::transfer(w, to, value, now) else {
+            return;
+        };
+        if cross {
+            self.stats.transfers.1 += 1;
+        } else {
+            self.stats.transfers.0 += 1;
+        }
+        self.submit(w.shard.0, &raw);
+    }
+
+    /// Resubmits every wallet's uncommitted transfers (lost with a crashed mempool, or sent
+    /// while its shard was cut off).
+    fn resubmit(&self, wallets: &[Wallet], now: Duration) {
+        for w in wallets {
+            let done = self.committed(w);
+            for (raw, _) in w
+                .signed
+                .range(done..w.next_nonce)
+                .map(|(_, r)| r)
+                .filter(|(_, at)| now.saturating_sub(*at) >= RESUBMIT_AFTER)
+            {
+                self.submit(w.shard.0, raw);
+            }
+        }
+    }
+}

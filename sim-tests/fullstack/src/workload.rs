@@ -1,0 +1,113 @@
+//! The seeded workload: wallets with deterministic keys (the devnet's development accounts),
+//! plain signed EIP-1559 transfers within a shard and to addresses homed on other shards (which
+//! execute as cross-shard sends, CS-6). Each wallet signs its next nonce only when few of its
+//! transactions are uncommitted, and resubmits the uncommitted ones to every live validator of
+//! its home shard, so a crash or a partition only delays a transfer, never loses it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+use secp256k1::{Message, SECP256K1};
+use shardnet_node::devnet::{DevAccount, dev_account};
+use shardnet_protocol::{ShardId, ShardMap};
+
+/// Chain id of the simulated network.
+pub const CHAIN_ID: u64 = 31_337;
+/// Gas of a plain transfer (also across shards: CS-6).
+const TRANSFER_GAS: u64 = 21_000;
+/// Fee cap: far above the base fee a lightly loaded shard reaches.
+const MAX_FEE_PER_GAS: u128 = 50_000_000_000;
+/// Priority fee, paid to the proposer.
+const TIP_PER_GAS: u128 = 1_000_000_000;
+/// Signed but uncommitted transactions per wallet before it waits.
+pub const MAX_OUTSTANDING: u64 = 4;
+
+/// One wallet.
+#[derive(Debug)]
+pub struct Wallet {
+    /// Key and address.
+    pub account: DevAccount,
+    /// Home shard.
+    pub shard: ShardId,
+    /// Next nonce to sign.
+    pub next_nonce: u64,
+    /// Signed transactions by nonce, with the simulated time they were signed at (kept for
+    /// resubmission).
+    pub signed: BTreeMap<u64, (Bytes, Duration)>,
+}
+
+/// Finds `per_shard` development accounts homed on each shard, in index order.
+pub fn wallets(map: &ShardMap, shards: u16, per_shard: usize) -> Vec<Wallet> {
+    let mut counts = vec![0usize; usize::from(shards)];
+    let mut out = Vec::new();
+    let mut i = 0u64;
+    while counts.iter().any(|c| *c < per_shard) {
+        let account = dev_account(i);
+        i += 1;
+        let shard = map.home(&account.address);
+        let Some(count) = counts.get_mut(usize::from(shard.0)) else {
+            continue;
+        };
+        if *count < per_shard {
+            *count += 1;
+            out.push(Wallet {
+                account,
+                shard,
+                next_nonce: 0,
+                signed: BTreeMap::new(),
+            });
+        }
+    }
+    out
+}
+
+/// Signs an EIP-1559 transaction with a secp256k1 key (RFC 6979: deterministic).
+pub fn sign(secret: &[u8; 32], tx: TxEip1559) -> Option<Bytes> {
+    let sk = secp256k1::SecretKey::from_byte_array(*secret).ok()?;
+    let digest = Message::from_digest(tx.signature_hash().0);
+    let (id, rs) = SECP256K1
+        .sign_ecdsa_recoverable(digest, &sk)
+        .serialize_compact();
+    let signature = Signature::from_bytes_and_parity(&rs, i32::from(id) == 1);
+    Some(
+        TxEnvelope::from(tx.into_signed(signature))
+            .encoded_2718()
+            .into(),
+    )
+}
+
+/// A signed transfer of `value` wei from `wallet` (its next nonce) to `to`, signed at `now`.
+pub fn transfer(wallet: &mut Wallet, to: Address, value: U256, now: Duration) -> Option<Bytes> {
+    let raw = sign(
+        &wallet.account.secret,
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: wallet.next_nonce,
+            gas_limit: TRANSFER_GAS,
+            max_fee_per_gas: MAX_FEE_PER_GAS,
+            max_priority_fee_per_gas: TIP_PER_GAS,
+            to: TxKind::Call(to),
+            value,
+            access_list: Default::default(),
+            input: Bytes::new(),
+        },
+    )?;
+    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
+    wallet.next_nonce += 1;
+    Some(raw)
+}
+
+/// A uniform draw in `[0, 1)`.
+pub fn unit(rng: &mut ChaCha20Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A uniform index below `n` (`n > 0`).
+pub fn below(rng: &mut ChaCha20Rng, n: usize) -> usize {
+    (rng.next_u64() % n.max(1) as u64) as usize
+}
