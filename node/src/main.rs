@@ -83,6 +83,11 @@ enum Command {
         /// Port of the JSON-RPC gateway on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = shardnet_node::rpc::DEFAULT_RPC_PORT)]
         rpc_port: u16,
+        /// Once the RPC serves, write a JSON file here (written to a temporary name, then
+        /// renamed, so a script that sees it reads it whole): `rpcUrl`, `chainId`, `shards`,
+        /// `validators`, `dataDir`, `pid` and `accounts` (`address`, `privateKey`, `shard`).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
@@ -126,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             block_interval_ms,
             until_height,
             rpc_port,
+            ready_file,
         } => {
             let cfg = shardnet_node::devnet::DevnetConfig {
                 shards,
@@ -135,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 accounts,
                 block_interval_ms,
             };
-            devnet(&cfg, until_height, rpc_port)
+            devnet(&cfg, until_height, rpc_port, ready_file.as_deref())
         }
     }
 }
@@ -144,6 +150,7 @@ fn devnet(
     cfg: &shardnet_node::devnet::DevnetConfig,
     until_height: Option<u64>,
     rpc_port: u16,
+    ready_file: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         cfg.shards >= 1 && cfg.validators >= 1,
@@ -189,6 +196,13 @@ fn devnet(
         rpc.url()
     );
     println!("Ctrl-C to stop.\n");
+    if let Some(path) = ready_file
+        && let Err(e) = write_ready_file(path, cfg, &net, &rpc.url())
+    {
+        rt.block_on(rpc.stop());
+        rt.block_on(net.shutdown());
+        return Err(e);
+    }
     let started = std::time::Instant::now();
     let code = every_second_until_ctrl_c(&rt, || {
         let statuses = net.statuses();
@@ -226,6 +240,42 @@ fn devnet(
         cfg.data_dir.display()
     );
     Ok(code)
+}
+
+/// The devnet's `--ready-file`: what a script needs to drive it, as JSON.
+fn write_ready_file(
+    path: &std::path::Path,
+    cfg: &shardnet_node::devnet::DevnetConfig,
+    net: &shardnet_node::devnet::Devnet,
+    url: &str,
+) -> anyhow::Result<()> {
+    let accounts: Vec<serde_json::Value> = net
+        .accounts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "address": a.address.to_checksum(None),
+                "privateKey": format!("0x{}", hex_encode(&a.secret)),
+                "shard": net.genesis.shard_map.home(&a.address).0,
+            })
+        })
+        .collect();
+    let ready = serde_json::json!({
+        "rpcUrl": url,
+        "chainId": cfg.chain_id,
+        "shards": cfg.shards,
+        "validators": cfg.validators,
+        "dataDir": cfg.data_dir.display().to_string(),
+        "pid": std::process::id(),
+        "accounts": accounts,
+    });
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&ready)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -374,17 +424,21 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Calls `tick` once a second until it returns an exit code or Ctrl-C is pressed (success).
+/// Calls `tick` once a second until it returns an exit code or Ctrl-C (or, on Unix, SIGTERM,
+/// what scripts and process managers send) arrives (success).
 fn every_second_until_ctrl_c(
     rt: &tokio::runtime::Runtime,
     mut tick: impl FnMut() -> Option<ExitCode>,
 ) -> ExitCode {
     rt.block_on(async {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        let terminate = terminated();
+        tokio::pin!(terminate);
         loop {
             tokio::select! {
                 biased;
                 _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+                () = &mut terminate => return ExitCode::SUCCESS,
                 _ = ticker.tick() => {}
             }
             if let Some(code) = tick() {
@@ -392,6 +446,19 @@ fn every_second_until_ctrl_c(
             }
         }
     })
+}
+
+/// Resolves when the process receives SIGTERM (never elsewhere, or if it cannot listen).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
