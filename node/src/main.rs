@@ -89,6 +89,43 @@ enum Command {
         #[arg(long)]
         ready_file: Option<PathBuf>,
     },
+    /// Load a whole in-process cluster and report finalized tx/s, submit-to-final and
+    /// cross-shard completion latency, and CPU per transaction; optionally plot it as SVG.
+    Bench {
+        /// Shards.
+        #[arg(long, default_value_t = 2)]
+        shards: u16,
+        /// Validators per shard.
+        #[arg(long, default_value_t = 4)]
+        validators: u16,
+        /// Least milliseconds between blocks.
+        #[arg(long, default_value_t = 100)]
+        block_interval_ms: u64,
+        /// Seconds of submission.
+        #[arg(long, default_value_t = 20)]
+        duration_s: u64,
+        /// Offered transactions per second, over all shards.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Percentage of transactions whose target is on another shard.
+        #[arg(long, default_value_t = 0)]
+        cross_percent: u8,
+        /// What the transactions do.
+        #[arg(long, value_enum, default_value_t = shardnet_node::bench::Workload::Transfer)]
+        workload: shardnet_node::bench::Workload,
+        /// Sending accounts (prefunded development accounts).
+        #[arg(long, default_value_t = 256)]
+        senders: usize,
+        /// Stop the last validator of every shard this many seconds in (needs >= 4 per shard).
+        #[arg(long)]
+        kill_after_s: Option<u64>,
+        /// Write a plot of throughput and latency over time here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Data directory (default: a new temporary directory, removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
     Statetest {
@@ -122,6 +159,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => genesis(&validators, shards, chain_id, dev_accounts, &out),
         Command::Run { config } => run_validator(&config),
+        Command::Bench {
+            shards,
+            validators,
+            block_interval_ms,
+            duration_s,
+            rate,
+            cross_percent,
+            workload,
+            senders,
+            kill_after_s,
+            svg,
+            data_dir,
+        } => {
+            let temporary = data_dir.is_none();
+            let cfg = shardnet_node::bench::BenchConfig {
+                shards,
+                validators,
+                block_interval_ms,
+                duration: std::time::Duration::from_secs(duration_s),
+                rate_tps: rate,
+                cross_percent,
+                workload,
+                senders,
+                kill_after: kill_after_s.map(std::time::Duration::from_secs),
+                data_dir: data_dir.unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("shardnet-bench-{}", std::process::id()))
+                }),
+            };
+            bench(&cfg, svg.as_deref(), temporary)
+        }
         Command::Devnet {
             shards,
             validators,
@@ -276,6 +343,34 @@ fn write_ready_file(
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+fn bench(
+    cfg: &shardnet_node::bench::BenchConfig,
+    svg: Option<&std::path::Path>,
+    temporary: bool,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        temporary || !shardnet_node::devnet::is_devnet(&cfg.data_dir),
+        "{} holds a devnet already; the bench needs a fresh one",
+        cfg.data_dir.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = shardnet_node::bench::run(cfg, &rt);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&cfg.data_dir);
+    }
+    let report = report?;
+    println!("\n{}", report.table());
+    println!("markdown: {}", report.markdown_row());
+    if let Some(path) = svg {
+        std::fs::write(path, report.svg())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {

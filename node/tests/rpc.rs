@@ -537,7 +537,7 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
     };
     assert_eq!(quantity(&estimate(to, vec![])), 21_000);
     let transfer_to = |a: Address| {
-        let mut data = alloy_primitives::keccak256("transfer(address)")[..4].to_vec();
+        let mut data = keccak256("transfer(address)")[..4].to_vec();
         data.extend_from_slice(a.into_word().as_slice());
         data
     };
