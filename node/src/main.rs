@@ -2,8 +2,9 @@
 //!
 //! `shardnet devnet` (a local cluster over QUIC on loopback, with the JSON-RPC gateway),
 //! `shardnet run` (one validator, optionally serving JSON-RPC for its shard), `keygen`,
-//! `genesis` and `statetest <dir>` (the ethereum/tests oracle for the executor). Bench and
-//! sim commands arrive with their issues.
+//! `genesis`, `statetest <dir>` (the ethereum/tests oracle for the executor) and `bench` (a
+//! whole in-process cluster under load, `shardnet_node::bench`). The sim command arrives with
+//! its issue.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -33,10 +33,19 @@ fn bench(workload: Workload) -> shardnet_node::bench::report::Report {
 fn transfers_finalize_and_cross_shard_ones_arrive() {
     let report = bench(Workload::Transfer);
     assert_eq!(report.samples.len(), 80);
-    assert!(report.samples.iter().all(|s| s.finalized.is_some() && !s.refused));
+    assert!(
+        report
+            .samples
+            .iter()
+            .all(|s| s.finalized.is_some() && !s.refused)
+    );
     let cross: Vec<_> = report.samples.iter().filter(|s| s.cross).collect();
     assert_eq!(cross.len(), 40);
-    assert!(cross.iter().all(|s| s.arrived >= s.finalized && s.arrived.is_some()));
+    assert!(
+        cross
+            .iter()
+            .all(|s| s.arrived >= s.finalized && s.arrived.is_some())
+    );
     assert!(report.table().contains("finalized tx/s"));
     let svg = report.svg();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -46,6 +55,11 @@ fn transfers_finalize_and_cross_shard_ones_arrive() {
 fn contract_calls_finalize_on_both_shards() {
     let report = bench(Workload::Call);
     assert_eq!(report.samples.len(), 80);
-    assert!(report.samples.iter().all(|s| s.finalized.is_some() && !s.refused));
+    assert!(
+        report
+            .samples
+            .iter()
+            .all(|s| s.finalized.is_some() && !s.refused)
+    );
     assert_eq!(report.samples.iter().filter(|s| s.cross).count(), 40);
 }

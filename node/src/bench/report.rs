@@ -181,6 +181,14 @@ impl Report {
             },
         );
         row(
+            "finalized per second",
+            self.timeline()
+                .iter()
+                .map(|s| s.finalized.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        row(
             "CPU s per 1,000 tx per validator",
             self.cpu_per_1000().map_or("n/a".into(), |c| {
                 format!(
