@@ -2,7 +2,8 @@
 // and sends, solc from npm compiles contracts/src. Covers a contract deployment on each
 // shard, a wallet transfer from shard 0 to shard 1 (CS-6: 21,000 gas, arrives in seconds), and
 // a cross-shard call with a callback (CS-5, CS-11, CS-13): Caller on shard 0 pings Callee on
-// shard 1; the Pinged event appears on shard 1 and the Answered callback on shard 0.
+// shard 1; the Pinged event appears on shard 1 and the Answered callback on shard 0, both
+// through eth_getLogs (R-6.1), as does the CallSent event of CROSS_SHARD.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -183,16 +184,45 @@ test('a cross-shard call with a callback: Caller on shard 0 pings Callee on shar
   assert.equal(sentLogs.length, 1);
   assert.equal(sentLogs[0].transactionHash, hash);
 
-  // The call runs on shard 1: Callee's state and the value it was paid. (Logs of inbound
-  // messages are not indexed yet, so Pinged is not visible through eth_getLogs.)
-  await eventually('the call to run on shard 1', async () =>
-    (await client.readContract({ address: callee.address, abi: callee.abi, functionName: 'total' })) === x);
+  // The call runs on shard 1: its Pinged event (an inbound message's log, whose
+  // transactionHash is the source transaction, R-6.1), Callee's state and the value it was paid.
+  const pinged = await eventually('Pinged on shard 1', async () => {
+    const logs = await client.getLogs({
+      address: callee.address,
+      event: contracts.Callee.abi.find((e) => e.type === 'event' && e.name === 'Pinged'),
+      fromBlock: 0n,
+      toBlock: 'latest',
+    });
+    return logs[0];
+  });
+  assert.equal(getAddress(pinged.args.from), getAddress(caller.address));
+  assert.equal(pinged.args.x, x);
+  assert.equal(pinged.args.value, value);
+  assert.equal(pinged.transactionHash, hash);
+  assert.equal(await client.readContract({ address: callee.address, abi: callee.abi, functionName: 'total' }), x);
   assert.equal(await client.getBalance({ address: callee.address }), value);
+  // The block it names is a block of shard 1 (R-3: /shard/1 has its blocks by number).
+  const shard1 = createPublicClient({ chain, transport: http(`${devnet.info.rpcUrl}/shard/1`) });
+  const pingBlock = await shard1.getBlock({ blockNumber: pinged.blockNumber });
+  assert.equal(pingBlock.hash, pinged.blockHash);
 
   // The response comes back to shard 0 and runs the callback with the return data.
+  const answered = await eventually('Answered on shard 0', async () => {
+    const logs = await client.getLogs({
+      address: caller.address,
+      event: contracts.Caller.abi.find((e) => e.type === 'event' && e.name === 'Answered'),
+      args: { callId },
+      fromBlock: 0n,
+      toBlock: 'latest',
+    });
+    return logs[0];
+  });
+  assert.equal(answered.args.outcome, 0, 'outcome Ok');
+  assert.equal(answered.args.data, encodeAbiParameters([{ type: 'uint256' }], [2n * x]));
+  assert.equal(answered.transactionHash, hash);
   const read = (functionName) => client.readContract({ address: caller.address, abi: caller.abi, functionName });
-  await eventually('the callback on shard 0', async () => (await read('answers')) === 1n);
-  assert.equal(await read('lastOutcome'), 0, 'outcome Ok');
+  assert.equal(await read('answers'), 1n);
+  assert.equal(await read('lastOutcome'), 0);
   assert.equal(await read('lastData'), encodeAbiParameters([{ type: 'uint256' }], [2n * x]));
   assert.equal(await read('answers'), 1n);
   assert.equal(await read('lastCall'), callId);
