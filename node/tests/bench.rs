@@ -37,7 +37,7 @@ fn transfers_finalize_and_cross_shard_ones_arrive() {
         report
             .samples
             .iter()
-            .all(|s| s.finalized.is_some() && !s.refused)
+            .all(|s| s.finalized.is_some() && !s.refused && !s.failed)
     );
     let cross: Vec<_> = report.samples.iter().filter(|s| s.cross).collect();
     assert_eq!(cross.len(), 40);
@@ -59,7 +59,7 @@ fn contract_calls_finalize_on_both_shards() {
         report
             .samples
             .iter()
-            .all(|s| s.finalized.is_some() && !s.refused)
+            .all(|s| s.finalized.is_some() && !s.refused && !s.failed)
     );
     assert_eq!(report.samples.iter().filter(|s| s.cross).count(), 40);
 }

@@ -273,12 +273,20 @@ fn drive(
     let samples = plan
         .iter()
         .zip(timings.iter())
-        .map(|(p, t)| Sample {
-            submitted: t.submitted,
-            finalized: t.finalized,
-            arrived: t.arrived,
-            cross: p.arrival.is_some() || is_cross_call(p, &map),
-            refused: t.refused,
+        .map(|(p, t)| {
+            let failed = t.finalized.is_some()
+                && handles
+                    .get(usize::from(p.shard.0))
+                    .and_then(|h| h.first())
+                    .is_some_and(|h| !succeeded(h, &p.hash));
+            Sample {
+                submitted: t.submitted,
+                finalized: t.finalized,
+                arrived: t.arrived,
+                cross: p.arrival.is_some() || is_cross_call(p, &map),
+                refused: t.refused,
+                failed,
+            }
         })
         .collect();
     Ok(Report {
@@ -294,6 +302,15 @@ fn drive(
         cpu_seconds: cpu,
         samples,
     })
+}
+
+/// Whether committed transaction `hash` succeeded (receipt status 1) on `h`'s shard.
+fn succeeded(h: &ShardHandle, hash: &B256) -> bool {
+    let index = h.index();
+    matches!(
+        index.locate_tx(hash).ok().flatten().map(|(height, position)| index.tx(height, position)),
+        Some(Ok(Some(record))) if record.success
+    )
 }
 
 fn is_cross_call(p: &Planned, map: &shardnet_protocol::ShardMap) -> bool {

@@ -19,6 +19,8 @@ pub struct Sample {
     pub cross: bool,
     /// Whether every mempool refused it.
     pub refused: bool,
+    /// Whether it was committed but reverted or halted (receipt status 0).
+    pub failed: bool,
 }
 
 /// A finished run.
@@ -154,12 +156,13 @@ impl Report {
         row(
             "transactions submitted / refused / final",
             format!(
-                "{} / {refused} / {} ({cross} cross-shard)",
+                "{} / {refused} / {} ({cross} cross-shard; {} reverted)",
                 self.samples
                     .iter()
                     .filter(|s| s.submitted.is_some())
                     .count(),
-                self.finalized()
+                self.finalized(),
+                self.samples.iter().filter(|s| s.failed).count()
             ),
         );
         row("finalized tx/s", format!("{:.1}", self.finalized_tps()));
