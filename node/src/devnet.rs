@@ -207,6 +207,17 @@ impl Devnet {
         &self.validators
     }
 
+    /// Removes validator `index` of `shard` from the devnet and returns it, for the caller to
+    /// shut down (a crash as the rest of the shard sees it: its peers stop hearing from it).
+    /// Handles already taken from it ([`Self::gateway`]) answer "validator stopped" once it is.
+    pub fn take_validator(&mut self, shard: ShardId, index: u16) -> Option<Validator> {
+        let at = self.validators.iter().position(|v| {
+            let s = v.status();
+            s.shard == shard && s.index.0 == index
+        })?;
+        Some(self.validators.remove(at))
+    }
+
     /// Stops every validator cleanly.
     pub async fn shutdown(self) {
         for v in self.validators {

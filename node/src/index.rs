@@ -12,7 +12,9 @@
 //! - `index_blocks`: height → [`BlockRecord`];
 //! - `index_block_hashes`: block hash → height;
 //! - `index_tx_hashes`: transaction hash → height ‖ position (u32);
-//! - `index_txs`: height ‖ position → [`TxRecord`].
+//! - `index_txs`: height ‖ position → [`TxRecord`];
+//! - `index_inbound_logs`: height → the logs of the block's inbound cross-shard calls and
+//!   callbacks ([`InboundLogs`], R-6.1), only for blocks that have some.
 //!
 //! Block records are written last, so a block's record implies its transactions are there.
 
@@ -86,6 +88,23 @@ pub struct StoredLog {
     pub data: Bytes,
 }
 
+/// The logs of one inbound cross-shard message of a block (a call run on this shard, or the
+/// callback of a response), which belong to no transaction of the block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundLogs {
+    /// The message's source shard.
+    pub source: u16,
+    /// Its sequence in its lane.
+    pub sequence: u64,
+    /// The transaction that started it (on the source shard for a call; on this shard, the
+    /// calling transaction, for a callback): the logs' `transactionHash`.
+    pub origin_tx: B256,
+    /// Block-wide index of its first log (inbound logs are numbered after the transactions').
+    pub first_log_index: u64,
+    /// Its logs.
+    pub logs: Vec<StoredLog>,
+}
+
 /// One committed transaction with its receipt.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxRecord {
@@ -129,6 +148,7 @@ pub struct ChainIndex {
     block_hashes: sled::Tree,
     tx_hashes: sled::Tree,
     txs: sled::Tree,
+    inbound_logs: sled::Tree,
 }
 
 fn tx_key(height: u64, position: u32) -> [u8; 12] {
@@ -158,6 +178,7 @@ impl ChainIndex {
             block_hashes: db.open_tree("index_block_hashes")?,
             tx_hashes: db.open_tree("index_tx_hashes")?,
             txs: db.open_tree("index_txs")?,
+            inbound_logs: db.open_tree("index_inbound_logs")?,
         })
     }
 
@@ -229,6 +250,27 @@ impl ChainIndex {
             tx_hashes.insert(result.hash.as_slice(), &tx_key(height, position));
             envelopes.push(envelope);
         }
+        // inbound messages' logs, numbered after the transactions' logs.
+        let mut logs_bloom = execution.bloom();
+        let mut inbound = Vec::new();
+        for r in &execution.cross_shard.inbound {
+            if r.logs.is_empty() {
+                continue;
+            }
+            for l in &r.logs {
+                logs_bloom.accrue_log(l);
+            }
+            let logs: Vec<StoredLog> = r.logs.iter().map(stored_log).collect();
+            let first_log_index = log_index;
+            log_index += logs.len() as u64;
+            inbound.push(InboundLogs {
+                source: r.lane.source.0,
+                sequence: r.sequence,
+                origin_tx: r.origin_tx,
+                first_log_index,
+                logs,
+            });
+        }
         let record = BlockRecord {
             height,
             hash: B256::from(block.hash().0.0),
@@ -239,7 +281,7 @@ impl ChainIndex {
             state_root: execution.state_root,
             transactions_root: alloy_consensus::proofs::calculate_transaction_root(&envelopes),
             receipts_root: alloy_consensus::proofs::calculate_receipt_root(&receipts),
-            logs_bloom: execution.bloom(),
+            logs_bloom,
             gas_used: execution.gas_used,
             gas_limit,
             base_fee,
@@ -249,6 +291,10 @@ impl ChainIndex {
         };
         self.txs.apply_batch(txs)?;
         self.tx_hashes.apply_batch(tx_hashes)?;
+        if !inbound.is_empty() {
+            self.inbound_logs
+                .insert(height.to_be_bytes(), canonical_bytes(&inbound))?;
+        }
         self.write_block(&record)
     }
 
@@ -311,6 +357,22 @@ impl ChainIndex {
             })
             .collect()
     }
+
+    /// The logs of block `height`'s inbound cross-shard messages, in execution order.
+    pub fn inbound_logs_of(&self, height: u64) -> Result<Vec<InboundLogs>, IndexError> {
+        match self.inbound_logs.get(height.to_be_bytes())? {
+            Some(v) => decode("inbound logs", &v),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+fn stored_log(l: &Log) -> StoredLog {
+    StoredLog {
+        address: l.address,
+        topics: l.topics().to_vec(),
+        data: l.data.data.clone(),
+    }
 }
 
 fn tx_record(
@@ -330,15 +392,7 @@ fn tx_record(
         cumulative_gas_used: result.cumulative_gas_used,
         effective_gas_price: envelope.effective_gas_price(Some(base_fee)),
         contract_address: result.contract_address,
-        logs: result
-            .logs
-            .iter()
-            .map(|l: &Log| StoredLog {
-                address: l.address,
-                topics: l.topics().to_vec(),
-                data: l.data.data.clone(),
-            })
-            .collect(),
+        logs: result.logs.iter().map(stored_log).collect(),
         logs_bloom: result.bloom,
         first_log_index,
     }

@@ -15,6 +15,7 @@
 //! - [`rpc`]: the Ethereum JSON-RPC gateway over every shard the process runs.
 //! - [`config`]: `node.toml` and key files, for one validator per machine (`shardnet run`).
 
+pub mod bench;
 pub mod config;
 pub mod devnet;
 pub mod index;

@@ -2,8 +2,9 @@
 //!
 //! `shardnet devnet` (a local cluster over QUIC on loopback, with the JSON-RPC gateway and
 //! metrics), `shardnet run` (one validator, optionally serving JSON-RPC and metrics), `keygen`,
-//! `genesis`, `statetest <dir>` (the ethereum/tests oracle for the executor) and `sim` (the
-//! seeded consensus simulator, delegating to `shardnet_sim::cli`). Bench arrives with its issue.
+//! `genesis`, `statetest <dir>` (the ethereum/tests oracle for the executor), `sim` (the
+//! seeded consensus simulator, delegating to `shardnet_sim::cli`) and `bench` (a whole
+//! in-process cluster under load, `shardnet_node::bench`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +84,11 @@ enum Command {
         /// Port of the JSON-RPC gateway on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = shardnet_node::rpc::DEFAULT_RPC_PORT)]
         rpc_port: u16,
+        /// Once the RPC serves, write a JSON file here (written to a temporary name, then
+        /// renamed, so a script that sees it reads it whole): `rpcUrl`, `chainId`, `shards`,
+        /// `validators`, `dataDir`, `pid` and `accounts` (`address`, `privateKey`, `shard`).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
         /// Port of the Prometheus `/metrics` endpoint on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 9545)]
         metrics_port: u16,
@@ -113,6 +119,43 @@ enum Command {
         /// Run every seed twice and compare the trace hashes.
         #[arg(long)]
         check_determinism: bool,
+    },
+    /// Load a whole in-process cluster and report finalized tx/s, submit-to-final and
+    /// cross-shard completion latency, and CPU per transaction; optionally plot it as SVG.
+    Bench {
+        /// Shards.
+        #[arg(long, default_value_t = 2)]
+        shards: u16,
+        /// Validators per shard.
+        #[arg(long, default_value_t = 4)]
+        validators: u16,
+        /// Least milliseconds between blocks.
+        #[arg(long, default_value_t = 100)]
+        block_interval_ms: u64,
+        /// Seconds of submission.
+        #[arg(long, default_value_t = 20)]
+        duration_s: u64,
+        /// Offered transactions per second, over all shards.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Percentage of transactions whose target is on another shard.
+        #[arg(long, default_value_t = 0)]
+        cross_percent: u8,
+        /// What the transactions do.
+        #[arg(long, value_enum, default_value_t = shardnet_node::bench::Workload::Transfer)]
+        workload: shardnet_node::bench::Workload,
+        /// Sending accounts (prefunded development accounts).
+        #[arg(long, default_value_t = 256)]
+        senders: usize,
+        /// Stop the last validator of every shard this many seconds in (needs >= 4 per shard).
+        #[arg(long)]
+        kill_after_s: Option<u64>,
+        /// Write a plot of throughput and latency over time here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Data directory (default: a new temporary directory, removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Run ethereum/tests GeneralStateTests JSON through Shardnet's decoder, executor, store
     /// and state root, and print pass/fail counts and the failing cases.
@@ -196,6 +239,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => genesis(&validators, shards, chain_id, dev_accounts, &out),
         Command::Run { config } => run_validator(&config),
+        Command::Bench {
+            shards,
+            validators,
+            block_interval_ms,
+            duration_s,
+            rate,
+            cross_percent,
+            workload,
+            senders,
+            kill_after_s,
+            svg,
+            data_dir,
+        } => {
+            let temporary = data_dir.is_none();
+            let cfg = shardnet_node::bench::BenchConfig {
+                shards,
+                validators,
+                block_interval_ms,
+                duration: std::time::Duration::from_secs(duration_s),
+                rate_tps: rate,
+                cross_percent,
+                workload,
+                senders,
+                kill_after: kill_after_s.map(std::time::Duration::from_secs),
+                data_dir: data_dir.unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("shardnet-bench-{}", std::process::id()))
+                }),
+            };
+            bench(&cfg, svg.as_deref(), temporary)
+        }
         Command::Devnet {
             shards,
             validators,
@@ -206,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             until_height,
             rpc_port,
             metrics_port,
+            ready_file,
         } => {
             let cfg = shardnet_node::devnet::DevnetConfig {
                 shards,
@@ -215,7 +289,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 accounts,
                 block_interval_ms,
             };
-            devnet(&cfg, until_height, rpc_port, metrics_port)
+            devnet(
+                &cfg,
+                until_height,
+                rpc_port,
+                metrics_port,
+                ready_file.as_deref(),
+            )
         }
     }
 }
@@ -225,6 +305,7 @@ fn devnet(
     until_height: Option<u64>,
     rpc_port: u16,
     metrics_port: u16,
+    ready_file: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         cfg.shards >= 1 && cfg.validators >= 1,
@@ -280,6 +361,13 @@ fn devnet(
         Err(e) => eprintln!("metrics not served on port {metrics_port}: {e} (--metrics-port)"),
     }
     println!("Ctrl-C to stop.\n");
+    if let Some(path) = ready_file
+        && let Err(e) = write_ready_file(path, cfg, &net, &rpc.url())
+    {
+        rt.block_on(rpc.stop());
+        rt.block_on(net.shutdown());
+        return Err(e);
+    }
     let started = std::time::Instant::now();
     let mut last_latency = std::collections::BTreeMap::new();
     let code = every_second_until_ctrl_c(&rt, || {
@@ -336,6 +424,70 @@ fn devnet(
         cfg.data_dir.display()
     );
     Ok(code)
+}
+
+/// The devnet's `--ready-file`: what a script needs to drive it, as JSON.
+fn write_ready_file(
+    path: &std::path::Path,
+    cfg: &shardnet_node::devnet::DevnetConfig,
+    net: &shardnet_node::devnet::Devnet,
+    url: &str,
+) -> anyhow::Result<()> {
+    let accounts: Vec<serde_json::Value> = net
+        .accounts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "address": a.address.to_checksum(None),
+                "privateKey": format!("0x{}", hex_encode(&a.secret)),
+                "shard": net.genesis.shard_map.home(&a.address).0,
+            })
+        })
+        .collect();
+    let ready = serde_json::json!({
+        "rpcUrl": url,
+        "chainId": cfg.chain_id,
+        "shards": cfg.shards,
+        "validators": cfg.validators,
+        "dataDir": cfg.data_dir.display().to_string(),
+        "pid": std::process::id(),
+        "accounts": accounts,
+    });
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&ready)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn bench(
+    cfg: &shardnet_node::bench::BenchConfig,
+    svg: Option<&std::path::Path>,
+    temporary: bool,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        temporary || !shardnet_node::devnet::is_devnet(&cfg.data_dir),
+        "{} holds a devnet already; the bench needs a fresh one",
+        cfg.data_dir.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = shardnet_node::bench::run(cfg, &rt);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&cfg.data_dir);
+    }
+    let report = report?;
+    println!("\n{}", report.table());
+    println!("markdown: {}", report.markdown_row());
+    if let Some(path) = svg {
+        std::fs::write(path, report.svg())
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -493,17 +645,21 @@ fn run_validator(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// Calls `tick` once a second until it returns an exit code or Ctrl-C is pressed (success).
+/// Calls `tick` once a second until it returns an exit code or Ctrl-C (or, on Unix, SIGTERM,
+/// what scripts and process managers send) arrives (success).
 fn every_second_until_ctrl_c(
     rt: &tokio::runtime::Runtime,
     mut tick: impl FnMut() -> Option<ExitCode>,
 ) -> ExitCode {
     rt.block_on(async {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        let terminate = terminated();
+        tokio::pin!(terminate);
         loop {
             tokio::select! {
                 biased;
                 _ = tokio::signal::ctrl_c() => return ExitCode::SUCCESS,
+                () = &mut terminate => return ExitCode::SUCCESS,
                 _ = ticker.tick() => {}
             }
             if let Some(code) = tick() {
@@ -511,6 +667,19 @@ fn every_second_until_ctrl_c(
             }
         }
     })
+}
+
+/// Resolves when the process receives SIGTERM (never elsewhere, or if it cannot listen).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

@@ -526,6 +526,31 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
     let to = Address::repeat_byte(0x51); // ...5151: shard 1
     assert_eq!(home(&to), 1);
     let value = U256::from(123_456_789u64);
+    // Estimates and calls run with the CROSS_SHARD precompile (R-4, CS-5, CS-6): a wallet
+    // transfer across shards is 21,000 gas; `transfer(to)` on the precompile costs its 25,000
+    // more; a transfer to a local address is refused, as in a block.
+    let estimate = |to: Address, input: Vec<u8>| {
+        net.call(
+            "eth_estimateGas",
+            json!([{"from": sender.address, "to": to, "value": value, "input": Bytes::from(input)}]),
+        )
+    };
+    assert_eq!(quantity(&estimate(to, vec![])), 21_000);
+    let transfer_to = |a: Address| {
+        let mut data = keccak256("transfer(address)")[..4].to_vec();
+        data.extend_from_slice(a.into_word().as_slice());
+        data
+    };
+    let cross_shard: Address = "0x000000000000000000000000000000000000C5C5"
+        .parse()
+        .unwrap();
+    assert!(quantity(&estimate(cross_shard, transfer_to(to))) > 21_000 + 25_000);
+    let (code, message, _) = net.error(
+        "eth_call",
+        json!([{"from": sender.address, "to": cross_shard, "value": value,
+                "input": Bytes::from(transfer_to(sender.address))}, "latest"]),
+    );
+    assert_eq!(code, 3, "{message}");
     let before = u256(&net.call("eth_getBalance", json!([sender.address])));
     let hash = net.send(&sender, TxKind::Call(to), value, Bytes::new(), 21_000);
     let receipt = net.wait_receipt(hash);

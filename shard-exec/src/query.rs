@@ -7,6 +7,11 @@
 //! mutable handle on the store. As geth does, a call that names no fee runs at gas price zero
 //! with the block's base fee treated as zero, so an account with no balance can still read a
 //! contract; nonces are not checked.
+//!
+//! On a shard (`xs` given), a call runs with the `CROSS_SHARD` precompile and the CS-6 rewrite
+//! of plain transactions to foreign addresses, exactly as the block would execute it, so
+//! `eth_estimateGas` of a cross-shard send is what the send costs (21,000 for a wallet
+//! transfer). Inbound messages are not executed: a call sees the committed head's state.
 
 use alloy_eips::eip2930::AccessList;
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
@@ -16,7 +21,9 @@ use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::database::CacheDB;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
 
-use crate::evm::{BlockHashes, ExecEnv, ViewDb};
+use crate::evm::ShardEvm;
+
+use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, ViewDb};
 use crate::store::{StateView, StoreError, hash_address};
 
 /// Gas an estimate never goes below: a plain transfer's intrinsic gas.
@@ -115,9 +122,10 @@ pub fn call<V: StateView + ?Sized>(
     hashes: &dyn BlockHashes,
     req: &CallRequest,
     gas_cap: u64,
+    xs: Option<&CrossShardEnv<'_>>,
 ) -> Result<CallOutcome, QueryError> {
     let gas = req.gas.unwrap_or(gas_cap).min(gas_cap);
-    run(view, env, hashes, req, gas)
+    run(view, env, hashes, req, gas, xs)
 }
 
 /// The least gas limit (within one unit) at which `req` succeeds, by binary search between
@@ -130,6 +138,7 @@ pub fn estimate_gas<V: StateView + ?Sized>(
     hashes: &dyn BlockHashes,
     req: &CallRequest,
     gas_cap: u64,
+    xs: Option<&CrossShardEnv<'_>>,
 ) -> Result<u64, QueryError> {
     let mut hi = req.gas.unwrap_or(gas_cap).min(gas_cap).max(MIN_TX_GAS);
     let fee = req.fee_cap();
@@ -148,7 +157,7 @@ pub fn estimate_gas<V: StateView + ?Sized>(
             )));
         }
     }
-    let first = run(view, env, hashes, req, hi)?;
+    let first = run(view, env, hashes, req, hi, xs)?;
     match first.status {
         CallStatus::Success => {}
         CallStatus::Revert => return Err(QueryError::Reverted(first.output)),
@@ -162,7 +171,7 @@ pub fn estimate_gas<V: StateView + ?Sized>(
         assert!(runs <= MAX_ESTIMATE_RUNS, "gas estimate did not converge");
         runs += 1;
         let mid = lo + (hi - lo) / 2;
-        let ok = match run(view, env, hashes, req, mid) {
+        let ok = match run(view, env, hashes, req, mid, xs) {
             Ok(o) => o.status == CallStatus::Success,
             // Below intrinsic gas and the like: too little gas.
             Err(QueryError::Invalid(_)) => false,
@@ -174,6 +183,19 @@ pub fn estimate_gas<V: StateView + ?Sized>(
             lo = mid;
         }
     }
+    // a deployment to a foreign home forwards the transaction's gas minus the send's own
+    // cost to the home shard, so the estimate adds that cost to what the init code needs.
+    if let (Some(xs), None) = (xs, req.to) {
+        let from = req.from.unwrap_or(Address::ZERO);
+        let nonce = match req.nonce {
+            Some(n) => n,
+            None => view.account(&hash_address(&from))?.map_or(0, |a| a.nonce),
+        };
+        if !xs.shard_map.is_local(xs.shard, &from.create(nonce)) {
+            let send = crate::lanes::system::SEND_GAS + 8 * req.input.len() as u64;
+            return Ok(hi.saturating_add(send).min(gas_cap));
+        }
+    }
     Ok(hi)
 }
 
@@ -183,6 +205,7 @@ fn run<V: StateView + ?Sized>(
     hashes: &dyn BlockHashes,
     req: &CallRequest,
     gas_limit: u64,
+    xs: Option<&CrossShardEnv<'_>>,
 ) -> Result<CallOutcome, QueryError> {
     let spec = env.fork.spec();
     let mut cfg = CfgEnv::new_with_spec(spec);
@@ -216,7 +239,7 @@ fn run<V: StateView + ?Sized>(
     } else {
         0
     };
-    let tx = TxEnv {
+    let mut tx = TxEnv {
         tx_type,
         caller: from,
         gas_limit,
@@ -235,11 +258,19 @@ fn run<V: StateView + ?Sized>(
         ..TxEnv::default()
     };
     let db = CacheDB::new(ViewDb::new(view, hashes));
-    let mut evm = Context::mainnet()
+    let mut evm: ShardEvm<'_, V> = Context::mainnet()
         .with_db(db)
         .with_block(block)
         .with_cfg(cfg)
-        .build_mainnet();
+        .build_mainnet()
+        .with_precompiles(crate::evm::shard_precompiles(spec, xs));
+    // CS-6 for calls. A deployment whose address is homed elsewhere is simulated here,
+    // running its init code, so a call sees what it would do and an estimate covers it.
+    if let Some(xs) = xs
+        && tx.kind.is_call()
+    {
+        evm.precompiles.foreign = crate::evm::rewrite_foreign(&mut tx, xs);
+    }
     match evm.transact(tx) {
         Ok(r) => {
             let gas_used = r.result.tx_gas_used();

@@ -58,7 +58,7 @@ fn a_call_returns_what_a_transaction_would_and_changes_nothing() {
         to: Some(contract),
         ..CallRequest::default()
     };
-    let out = call(&store, &env(1, CAP), &no_hashes, &req, CAP).unwrap();
+    let out = call(&store, &env(1, CAP), &no_hashes, &req, CAP, None).unwrap();
     assert_eq!(out.status, CallStatus::Success);
     assert_eq!(U256::from_be_slice(&out.output), U256::from(42));
     assert_eq!(
@@ -74,7 +74,7 @@ fn a_call_returns_what_a_transaction_would_and_changes_nothing() {
         ..req
     };
     assert_eq!(
-        call(&store, &env(1, CAP), &no_hashes, &broke, CAP)
+        call(&store, &env(1, CAP), &no_hashes, &broke, CAP, None)
             .unwrap()
             .status,
         CallStatus::Success
@@ -90,10 +90,10 @@ fn a_revert_returns_its_data_and_fees_below_the_base_fee_are_refused() {
         to: Some(revert),
         ..CallRequest::default()
     };
-    let out = call(&store, &env(1, CAP), &no_hashes, &req, CAP).unwrap();
+    let out = call(&store, &env(1, CAP), &no_hashes, &req, CAP, None).unwrap();
     assert_eq!(out.status, CallStatus::Revert);
     assert_eq!(U256::from_be_slice(&out.output), U256::from(7));
-    match estimate_gas(&store, &env(1, CAP), &no_hashes, &req, CAP) {
+    match estimate_gas(&store, &env(1, CAP), &no_hashes, &req, CAP, None) {
         Err(QueryError::Reverted(data)) => assert_eq!(U256::from_be_slice(&data), U256::from(7)),
         other => panic!("expected a revert, got {other:?}"),
     }
@@ -103,7 +103,7 @@ fn a_revert_returns_its_data_and_fees_below_the_base_fee_are_refused() {
         ..req
     };
     assert!(matches!(
-        call(&store, &env(1, CAP), &no_hashes, &cheap, CAP),
+        call(&store, &env(1, CAP), &no_hashes, &cheap, CAP, None),
         Err(QueryError::Invalid(_))
     ));
 }
@@ -119,7 +119,7 @@ fn estimates_are_the_least_gas_that_succeeds() {
         ..CallRequest::default()
     };
     assert_eq!(
-        estimate_gas(&store, &env(1, CAP), &no_hashes, &transfer, CAP).unwrap(),
+        estimate_gas(&store, &env(1, CAP), &no_hashes, &transfer, CAP, None).unwrap(),
         21_000
     );
 
@@ -128,18 +128,18 @@ fn estimates_are_the_least_gas_that_succeeds() {
         to: Some(contract),
         ..CallRequest::default()
     };
-    let estimate = estimate_gas(&store, &env(1, CAP), &no_hashes, &req, CAP).unwrap();
+    let estimate = estimate_gas(&store, &env(1, CAP), &no_hashes, &req, CAP, None).unwrap();
     let at = |gas| {
         let req = CallRequest {
             gas: Some(gas),
             ..req.clone()
         };
-        call(&store, &env(1, CAP), &no_hashes, &req, CAP)
+        call(&store, &env(1, CAP), &no_hashes, &req, CAP, None)
             .unwrap()
             .status
     };
     assert_eq!(at(estimate), CallStatus::Success);
     assert_ne!(at(estimate - 1), CallStatus::Success, "estimate {estimate}");
     // The cap bounds the search: too little gas to succeed at all is an error, not a loop.
-    assert!(estimate_gas(&store, &env(1, CAP), &no_hashes, &req, 30_000).is_err());
+    assert!(estimate_gas(&store, &env(1, CAP), &no_hashes, &req, 30_000, None).is_err());
 }

@@ -192,6 +192,16 @@ fn resolve_range(shard: &ShardBackend, f: &LogFilter) -> Result<Option<(u64, u64
     }
 }
 
+fn push(out: &mut Vec<RpcLog>, log: RpcLog) -> Result<(), RpcError> {
+    if out.len() >= MAX_LOGS {
+        return Err(RpcError::Limit(format!(
+            "query returns more than {MAX_LOGS} logs; query a narrower range"
+        )));
+    }
+    out.push(log);
+    Ok(())
+}
+
 fn scan(
     shard: &ShardBackend,
     filter: &LogFilter,
@@ -207,19 +217,32 @@ fn scan(
         if !filter.may_match(&block.logs_bloom) {
             continue;
         }
-        for (i, tx) in index.txs_of(height)?.iter().enumerate() {
+        let txs = index.txs_of(height)?;
+        for (i, tx) in txs.iter().enumerate() {
             let position = Position::of(
                 &block,
                 u32::try_from(i).map_err(|_| RpcError::Internal("block size".into()))?,
             );
             for (log, log_index) in tx.logs.iter().zip(tx.first_log_index..) {
                 if filter.matches(&log.address, &log.topics) {
-                    if out.len() >= MAX_LOGS {
-                        return Err(RpcError::Limit(format!(
-                            "query returns more than {MAX_LOGS} logs; query a narrower range"
-                        )));
-                    }
-                    out.push(RpcLog::new(log, tx, position, log_index));
+                    push(out, RpcLog::new(log, tx, position, log_index))?;
+                }
+            }
+        }
+        // then the logs of inbound cross-shard calls and callbacks, each message
+        // counted as one position after the transactions.
+        for (k, inbound) in index.inbound_logs_of(height)?.iter().enumerate() {
+            let position = Position::of(
+                &block,
+                u32::try_from(txs.len() + k)
+                    .map_err(|_| RpcError::Internal("block size".into()))?,
+            );
+            for (log, log_index) in inbound.logs.iter().zip(inbound.first_log_index..) {
+                if filter.matches(&log.address, &log.topics) {
+                    push(
+                        out,
+                        RpcLog::inbound(log, inbound.origin_tx, position, log_index),
+                    )?;
                 }
             }
         }

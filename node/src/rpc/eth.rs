@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::{Address, B256, Bytes, U64, U128, U256};
+use shardnet_exec::evm::CrossShardEnv;
 use shardnet_exec::query::{self, CallRequest, CallStatus, QueryError};
 use shardnet_exec::store::{hash_address, hash_slot};
 use shardnet_exec::{RecoveredTx, StateView, next_base_fee};
@@ -174,13 +175,28 @@ fn hashes_of(head: u64, recent: &[B256]) -> impl Fn(u64) -> B256 + '_ {
     }
 }
 
+/// The shard a call runs on, so that it sends as a block would (`CROSS_SHARD`, CS-6); no
+/// inbound messages: a call sees the committed head.
+fn shard_env(shard: &ShardBackend) -> CrossShardEnv<'static> {
+    let cfg = shard.primary().config();
+    CrossShardEnv {
+        shard: cfg.shard,
+        shard_map: cfg.shard_map,
+        inbound: &[],
+        budget: cfg.inbound_budget,
+        reports: &[],
+        lane_credits: cfg.congestion.lane_credits,
+    }
+}
+
 pub(crate) fn call(gw: &Gateway, ep: Endpoint, args: &Args) -> Result<Bytes, RpcError> {
     let req = args.req::<CallObject>(0, "transaction")?.into_request()?;
     let shard = call_shard(gw, ep, &req)?;
     let cap = shard.primary().config().block_gas_limit;
+    let xs = shard_env(shard);
     on_head(shard, args.block(1)?, |store, env, recent| {
         let hashes = hashes_of(env.number, recent);
-        let out = query::call(store, env, &hashes, &req, cap).map_err(query_error)?;
+        let out = query::call(store, env, &hashes, &req, cap, Some(&xs)).map_err(query_error)?;
         match out.status {
             CallStatus::Success => Ok(out.output),
             CallStatus::Revert => Err(RpcError::Reverted(out.output)),
@@ -195,9 +211,10 @@ pub(crate) fn estimate_gas(gw: &Gateway, ep: Endpoint, args: &Args) -> Result<U6
     let req = args.req::<CallObject>(0, "transaction")?.into_request()?;
     let shard = estimate_shard(gw, ep, &req)?;
     let cap = shard.primary().config().block_gas_limit;
+    let xs = shard_env(shard);
     on_head(shard, args.block(1)?, |store, env, recent| {
         let hashes = hashes_of(env.number, recent);
-        query::estimate_gas(store, env, &hashes, &req, cap)
+        query::estimate_gas(store, env, &hashes, &req, cap, Some(&xs))
             .map(U64::from)
             .map_err(query_error)
     })

@@ -161,6 +161,28 @@ impl RpcLog {
         }
     }
 
+    /// A log of an inbound cross-shard message: its `transactionHash` is the
+    /// message's origin transaction, its `transactionIndex` `position.index`.
+    pub(crate) fn inbound(
+        log: &StoredLog,
+        origin_tx: B256,
+        position: Position,
+        log_index: u64,
+    ) -> Self {
+        Self {
+            address: log.address,
+            topics: log.topics.clone(),
+            data: log.data.clone(),
+            block_hash: position.block_hash,
+            block_number: U64::from(position.block_number),
+            block_timestamp: U64::from(position.timestamp),
+            transaction_hash: origin_tx,
+            transaction_index: U64::from(position.index),
+            log_index: U64::from(log_index),
+            removed: false,
+        }
+    }
+
     /// Every log of `tx`, with block-wide indices.
     pub(crate) fn all_of(tx: &TxRecord, position: Position) -> Vec<Self> {
         tx.logs

@@ -80,6 +80,12 @@ pub struct InboundResult {
     pub outcome: Option<Outcome>,
     /// Gas the call or callback used.
     pub gas_used: u64,
+    /// The transaction that started it all (`Origin::tx_hash`; for a response, the
+    /// transaction that made the call, on this shard).
+    pub origin_tx: B256,
+    /// Logs of a successful call or callback (none otherwise), for the node's index: they
+    /// belong to no transaction of the block.
+    pub logs: Vec<alloy_primitives::Log>,
 }
 
 /// The cross-shard part of an [`Execution`](super::Execution).
@@ -305,6 +311,8 @@ fn execute_message<V: StateView + ?Sized>(
         sequence: m.sequence,
         outcome: None,
         gas_used: 0,
+        origin_tx: m.origin.tx_hash,
+        logs: Vec::new(),
     };
     let origin = Origin {
         depth: m.origin.depth.saturating_add(1),
@@ -360,6 +368,7 @@ fn execute_message<V: StateView + ?Sized>(
                         let outcome = match r {
                             ExecutionResult::Success { logs, output, .. } => {
                                 fx.collect(&logs, &xs.shard_map, origin);
+                                result.logs = logs;
                                 Outcome::Ok(bounded(output.data()))
                             }
                             ExecutionResult::Revert { output, .. } => {
@@ -509,8 +518,9 @@ fn execute_message<V: StateView + ?Sized>(
                     let cost = U256::from(used) * gas_price;
                     fx.burnt += burnt(used, *gas_price, base_fee);
                     credit_to_caller = refund.saturating_sub(cost);
-                    if let ExecutionResult::Success { logs, .. } = &r {
-                        fx.collect(logs, &xs.shard_map, origin);
+                    if let ExecutionResult::Success { logs, .. } = r {
+                        fx.collect(&logs, &xs.shard_map, origin);
+                        result.logs = logs;
                     }
                 }
                 debit(evm, CROSS_SHARD, credit_to_caller)?;

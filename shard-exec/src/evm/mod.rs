@@ -300,7 +300,7 @@ pub fn execute_on<V: StateView + ?Sized>(
 }
 
 /// revm as a shard runs it: mainnet instructions and context, our precompiles.
-type ShardEvm<'a, V> = revm::context::Evm<
+pub(crate) type ShardEvm<'a, V> = revm::context::Evm<
     revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
     (),
     revm::handler::instructions::EthInstructions<
@@ -310,6 +310,23 @@ type ShardEvm<'a, V> = revm::context::Evm<
     precompile::ShardPrecompiles,
     revm::handler::EthFrame<revm::interpreter::interpreter::EthInterpreter>,
 >;
+
+/// Ethereum's precompiles, plus `CROSS_SHARD` on a shard (CS-5).
+pub(crate) fn shard_precompiles(
+    spec: SpecId,
+    xs: Option<&CrossShardEnv<'_>>,
+) -> precompile::ShardPrecompiles {
+    precompile::ShardPrecompiles::new(spec, xs.map(CrossShardEnv::rules))
+}
+
+/// CS-6, X-6: points a plain transaction to a foreign address (or a deployment to a foreign
+/// address) at `CROSS_SHARD`; returns what the precompile must be told.
+pub(crate) fn rewrite_foreign(
+    tx: &mut TxEnv,
+    xs: &CrossShardEnv<'_>,
+) -> Option<precompile::Foreign> {
+    inbound::rewrite_foreign(tx, xs)
+}
 
 /// [`execute_on`] for a block of a shard: with `xs`, the block first executes its inbound
 /// cross-shard messages, its transactions may send (the `CROSS_SHARD` precompile, and plain
@@ -351,10 +368,7 @@ pub fn execute_block<V: StateView + ?Sized>(
         .with_block(block)
         .with_cfg(cfg)
         .build_mainnet()
-        .with_precompiles(precompile::ShardPrecompiles::new(
-            spec,
-            xs.map(CrossShardEnv::rules),
-        ));
+        .with_precompiles(shard_precompiles(spec, xs));
 
     let mut fx = CrossShardEffects::default();
     if let Some(xs) = xs {

@@ -44,7 +44,7 @@ pub(crate) struct ShardPrecompiles {
     /// CS-6: the real destination of the current plain transaction, which the executor
     /// pointed at `CROSS_SHARD`. Taken by the first `CROSS_SHARD` frame, which is necessarily
     /// the transaction's own top frame.
-    pub(super) foreign: Option<Foreign>,
+    pub(crate) foreign: Option<Foreign>,
 }
 
 /// What the executor pointed at `CROSS_SHARD` in a plain transaction.
