@@ -149,6 +149,32 @@ pub struct ChainIndex {
     tx_hashes: sled::Tree,
     txs: sled::Tree,
     inbound_logs: sled::Tree,
+    messages: sled::Tree,
+}
+
+/// What became of a cross-shard call on one shard (`shardnet_messageStatus`, R-7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The shard that executed it.
+    pub shard: u16,
+    /// The height of the block that executed it.
+    pub height: u64,
+    /// `true` for the response executed back on the caller's shard (the call is complete),
+    /// `false` for the call (or creation) executed on its destination.
+    pub response: bool,
+    /// 0 Ok, 1 Revert, 2 OutOfGas, 3 TimedOut, 4 Rejected (as `onResponse` receives it).
+    pub outcome: u8,
+    /// The return data, revert data or rejection reason.
+    pub data: Bytes,
+    /// Refund (for a response: what came back to the caller).
+    pub refund: alloy_primitives::U256,
+}
+
+fn message_key(call_id: &[u8; 32], response: bool) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[..32].copy_from_slice(call_id);
+    k[32] = u8::from(response);
+    k
 }
 
 fn tx_key(height: u64, position: u32) -> [u8; 12] {
@@ -179,6 +205,7 @@ impl ChainIndex {
             tx_hashes: db.open_tree("index_tx_hashes")?,
             txs: db.open_tree("index_txs")?,
             inbound_logs: db.open_tree("index_inbound_logs")?,
+            messages: db.open_tree("index_messages")?,
         })
     }
 
@@ -289,6 +316,7 @@ impl ChainIndex {
             size: canonical_bytes(block).len() as u64,
             tx_hashes: execution.txs.iter().map(|t| t.hash).collect(),
         };
+        self.record_messages(block, execution)?;
         self.txs.apply_batch(txs)?;
         self.tx_hashes.apply_batch(tx_hashes)?;
         if !inbound.is_empty() {
@@ -296,6 +324,74 @@ impl ChainIndex {
                 .insert(height.to_be_bytes(), canonical_bytes(&inbound))?;
         }
         self.write_block(&record)
+    }
+
+    /// the outcome of every call, creation and response the block executed, by call id.
+    fn record_messages(&self, block: &Block, execution: &Execution) -> Result<(), IndexError> {
+        use shardnet_protocol::{MessageBody, Outcome};
+        let by_position: std::collections::BTreeMap<_, _> = block
+            .payload
+            .segments
+            .iter()
+            .flat_map(|s| s.messages.iter())
+            .map(|m| ((m.lane, m.sequence), m))
+            .collect();
+        let shard = block.header.shard.0;
+        let height = block.header.height.0;
+        let describe = |o: &Outcome| -> (u8, Bytes) {
+            let code = shardnet_exec::lanes::system::outcome_code(o);
+            let data = match o {
+                Outcome::Ok(d) | Outcome::Revert(d) => Bytes::copy_from_slice(d),
+                Outcome::Rejected(r) => Bytes::copy_from_slice(r),
+                Outcome::OutOfGas | Outcome::TimedOut => Bytes::new(),
+            };
+            (code, data)
+        };
+        for r in &execution.cross_shard.inbound {
+            let Some(m) = by_position.get(&(r.lane, r.sequence)) else {
+                continue;
+            };
+            let (call_id, response, outcome, refund) = match &m.body {
+                MessageBody::Call { call_id, .. } | MessageBody::Create { call_id, .. } => {
+                    let Some(o) = &r.outcome else { continue };
+                    (call_id, false, o, alloy_primitives::U256::ZERO)
+                }
+                MessageBody::Response {
+                    call_id,
+                    outcome,
+                    refund,
+                    ..
+                } => (call_id, true, outcome, *refund),
+                MessageBody::Transfer { .. } => continue,
+            };
+            let (code, data) = describe(outcome);
+            let record = MessageRecord {
+                shard,
+                height,
+                response,
+                outcome: code,
+                data,
+                refund,
+            };
+            self.messages
+                .insert(message_key(&call_id.0, response), canonical_bytes(&record))?;
+        }
+        Ok(())
+    }
+
+    /// What is known here of call `call_id`: its execution on this shard as the destination,
+    /// and its response executed here as the caller's shard.
+    pub fn message(
+        &self,
+        call_id: &B256,
+    ) -> Result<(Option<MessageRecord>, Option<MessageRecord>), IndexError> {
+        let get = |response| -> Result<Option<MessageRecord>, IndexError> {
+            self.messages
+                .get(message_key(&call_id.0, response))?
+                .map(|v| decode("message record", &v))
+                .transpose()
+        };
+        Ok((get(false)?, get(true)?))
     }
 
     fn write_block(&self, record: &BlockRecord) -> Result<(), IndexError> {

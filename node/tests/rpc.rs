@@ -610,3 +610,70 @@ fn a_wallet_transfer_crosses_shards_exactly_once() {
     }
     assert!(text.contains("shardnet_commit_latency_seconds_count"));
 }
+
+/// `shardnet_messageStatus`: a cross-shard call sent from a wallet through `CROSS_SHARD`
+/// is found by the call id its `CallSent` event carries, first pending or executed, then
+/// completed with its outcome and refund.
+#[test]
+fn a_cross_shard_call_is_traced_by_its_id() {
+    use shardnet_exec::lanes::system::{CROSS_SHARD, SendRequest, call_sent_topic};
+    let net = Net::start();
+    let sender = net
+        .accounts()
+        .iter()
+        .find(|a| home(&a.address) == 0)
+        .unwrap()
+        .clone();
+    let to = Address::repeat_byte(0x61); // ...6161: shard 1, no code: the call succeeds
+    let data = SendRequest::Call {
+        to,
+        data: Bytes::from_static(b"\x01\x02"),
+        gas_limit: 50_000,
+        callback_gas: 0,
+        deadline: 0,
+    }
+    .encode();
+    let hash = net.send(
+        &sender,
+        TxKind::Call(CROSS_SHARD),
+        U256::from(5),
+        data,
+        200_000,
+    );
+    let receipt = net.wait_receipt(hash);
+    assert_eq!(receipt["status"], json!("0x1"), "{receipt}");
+    let log = receipt["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["topics"][0] == json!(call_sent_topic()))
+        .unwrap()
+        .clone();
+    let call_id = log["topics"][1].clone();
+    let start = Instant::now();
+    let status = loop {
+        let s = net.call("shardnet_messageStatus", json!([call_id]));
+        assert!(!s.is_null(), "the call is known once its block is final");
+        if s["status"] == json!("completed") {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["executed"]["shard"], json!("0x1"));
+    assert_eq!(status["executed"]["outcome"], json!("0x0"));
+    assert_eq!(status["response"]["shard"], json!("0x0"));
+    assert!(
+        status["openOn"].is_null(),
+        "the escrow was released: {status}"
+    );
+    assert_eq!(
+        u256(&net.call("eth_getBalance", json!([to]))),
+        U256::from(5)
+    );
+    // An unknown id is null.
+    assert!(
+        net.call("shardnet_messageStatus", json!([B256::ZERO]))
+            .is_null()
+    );
+}

@@ -211,6 +211,9 @@ fn methods(gateway: Gateway) -> Result<RpcModule<Gateway>, RpcStartError> {
     method!(m, "shardnet_laneStatus", 0, |gw, ep, _a| {
         shardnet::lane_status(gw, ep)
     });
+    method!(m, "shardnet_messageStatus", 1, |gw, ep, a| {
+        shardnet::message_status(gw, ep, &a)
+    });
     method!(m, "shardnet_finalityProof", 2, |gw, ep, a| {
         shardnet::finality_proof(gw, ep, &a)
     });

@@ -109,6 +109,80 @@ pub(crate) fn lane_status(gw: &Gateway, ep: Endpoint) -> Result<Vec<LaneStatus>,
     Ok(out)
 }
 
+/// One shard's view of a call in `shardnet_messageStatus`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessageStep {
+    shard: U64,
+    block_number: U64,
+    /// 0 Ok, 1 Revert, 2 OutOfGas, 3 TimedOut, 4 Rejected.
+    outcome: U64,
+    data: Bytes,
+    refund: alloy_primitives::U256,
+}
+
+/// `shardnet_messageStatus`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessageStatus {
+    call_id: B256,
+    /// `"pending"` (sent, not yet executed on its destination), `"executed"` (executed, its
+    /// response on the way back) or `"completed"` (the response, and any callback, executed
+    /// on the caller's shard).
+    status: &'static str,
+    /// The shard whose `CROSS_SHARD` holds the call's escrow, while it is open.
+    open_on: Option<U64>,
+    executed: Option<MessageStep>,
+    response: Option<MessageStep>,
+}
+
+/// `shardnet_messageStatus(callId)`: where a cross-shard call (or creation) is, and its outcome,
+/// from every served shard's index and state; `null` if no served shard knows it.
+pub(crate) fn message_status(
+    gw: &Gateway,
+    ep: Endpoint,
+    args: &Args,
+) -> Result<Option<MessageStatus>, RpcError> {
+    use shardnet_exec::StateView;
+    use shardnet_exec::lanes::system::{CROSS_SHARD, slots};
+    use shardnet_exec::store::{hash_address, hash_slot};
+    let call_id: B256 = args.req(0, "callId")?;
+    let step = |r: crate::index::MessageRecord| MessageStep {
+        shard: U64::from(r.shard),
+        block_number: U64::from(r.height),
+        outcome: U64::from(r.outcome),
+        data: r.data,
+        refund: r.refund,
+    };
+    let (mut executed, mut response, mut open_on) = (None, None, None);
+    for s in gw.searched(ep)? {
+        let h = s.primary();
+        let (e, r) = h.index().message(&call_id)?;
+        executed = executed.or(e.map(step));
+        response = response.or(r.map(step));
+        let escrow = h.store().storage(
+            &hash_address(&CROSS_SHARD),
+            &hash_slot(&slots::open_call(&shardnet_protocol::Hash32(call_id.0))),
+        )?;
+        if !escrow.is_zero() {
+            open_on = Some(U64::from(s.id().0));
+        }
+    }
+    let status = match (&executed, &response, &open_on) {
+        (_, Some(_), _) => "completed",
+        (Some(_), None, _) => "executed",
+        (None, None, Some(_)) => "pending",
+        (None, None, None) => return Ok(None),
+    };
+    Ok(Some(MessageStatus {
+        call_id,
+        status,
+        open_on,
+        executed,
+        response,
+    }))
+}
+
 /// `shardnet_finalityProof`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
