@@ -8,9 +8,9 @@
 //! `--heavy`: four partitions within shards, two between, four crash-restarts, 5 % datagram
 //! loss and duplication (instead of 2, 1, 2 and 1 %). `--long-faults`: faults of 8–14 s
 //! (beyond the transport's 10 s idle timeout, so connections die and validators fall many
-//! blocks behind) in a 3–30 s window of a 50 s run. Expected to fail today: lane segments
-//! lost with a connection that died in a partition between shards are never pulled again
-//! (CS-16's pull half is not implemented; `specs/cross-shard.md`).
+//! blocks behind) in a 3–30 s window of a 50 s run. Lane segments lost with a connection
+//! that died in a partition between shards are re-pushed from the validators' durable outbox
+//! until certified (CS-14, CS-16 in `specs/cross-shard.md`), so every lane still drains.
 //!
 //! Exit codes: 0 pass, 1 safety violation, 2 liveness failure, 3 nondeterminism, 64 usage.
 
