@@ -2,17 +2,20 @@
 //! validators (the production event loop, consensus core, revm executor and cross-shard relay)
 //! as turmoil hosts, talking real QUIC and TLS through [`SimUdpSocket`], with virtual time,
 //! in-memory disks with crash semantics ([`storage`]), a seeded workload of intra- and
-//! cross-shard transfers ([`workload`]), a seeded fault schedule ([`faults`]) and invariants
+//! cross-shard transfers and cross-shard calls (some with a deadline that expires: CS-12)
+//! ([`workload`]), a seeded fault schedule ([`faults`]) and invariants
 //! ([`check`]) after every step and at the end.
 //!
 //! [`run`] maps a [`Config`] (its seed above all) to an [`Outcome`]: the [`Exit`] class, the
 //! trace and its hash, and counters. The same seed replays the same trace, given the same
 //! build flags: simulation builds use `RUSTFLAGS="--cfg tokio_unstable"`, with which turmoil
 //! also seeds tokio's RNG (that draws from turmoil's RNG, so a seed's trace differs with and
-//! without the flag); see `sim-tests/tests/fullstack.rs`.
+//! without the flag); see `sim-tests/fullstack/tests/fullstack.rs`.
 //!
-//! Not in the harness (yet): Byzantine validators, contract calls and their responses (so
-//! CS-I2 and CS-I5 are not exercised), one-way partitions, clock drift (skews are constant),
+//! Calls' responses and refunds are checked through the lanes (every response lane drains)
+//! and value conservation; a per-call pairing check (CS-I2) and the deadline check (CS-I5) are
+//! not separate invariants yet. Not in the harness (yet): Byzantine validators, contracts
+//! with callbacks, one-way partitions, clock drift (skews are constant),
 //! disk faults, and torn crashes (a crash lands between two steps, and the app flushes inside
 //! the commit that applies a block, so `FaultyStore` never holds unflushed batches then).
 
@@ -212,6 +215,8 @@ pub struct Stats {
     pub heights: Vec<u64>,
     /// Transfers signed (intra-shard, cross-shard).
     pub transfers: (u64, u64),
+    /// Cross-shard calls signed (without a deadline, with one already past: CS-12).
+    pub calls: (u64, u64),
     /// Partitions applied (within a shard, between shards).
     pub partitions: (u64, u64),
     /// Hosts crashed and restarted.
@@ -694,14 +699,26 @@ impl Driver<'_> {
         let Some(w) = wallets.get_mut(i) else {
             return;
         };
-        let Some(raw) = workload::transfer(w, to, value, now) else {
+        // A quarter of the cross-shard operations are calls; half of those carry a deadline
+        // (height 1) that has passed by the time they arrive, so they time out and refund.
+        let kind = unit(&mut self.rng);
+        let raw = if cross && kind < 0.125 {
+            self.stats.calls.1 += 1;
+            workload::call(w, to, value, 1, now)
+        } else if cross && kind < 0.25 {
+            self.stats.calls.0 += 1;
+            workload::call(w, to, value, 0, now)
+        } else {
+            if cross {
+                self.stats.transfers.1 += 1;
+            } else {
+                self.stats.transfers.0 += 1;
+            }
+            workload::transfer(w, to, value, now)
+        };
+        let Some(raw) = raw else {
             return;
         };
-        if cross {
-            self.stats.transfers.1 += 1;
-        } else {
-            self.stats.transfers.0 += 1;
-        }
         self.submit(w.shard.0, &raw);
     }
 

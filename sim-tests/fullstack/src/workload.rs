@@ -102,6 +102,44 @@ pub fn transfer(wallet: &mut Wallet, to: Address, value: U256, now: Duration) ->
     Some(raw)
 }
 
+/// A signed cross-shard call through `CROSS_SHARD` (CS-5) from `wallet` to `to` with `value`:
+/// 30,000 gas on the destination, no callback, and `deadline` (0: none). Every such call comes
+/// back as a response with its refund (CS-11, CS-12), which the value check then covers.
+pub fn call(
+    wallet: &mut Wallet,
+    to: Address,
+    value: U256,
+    deadline: u64,
+    now: Duration,
+) -> Option<Bytes> {
+    use shardnet_exec::lanes::system::{CROSS_SHARD, SendRequest};
+    let input = SendRequest::Call {
+        to,
+        data: Bytes::from_static(&[0x5a]),
+        gas_limit: 30_000,
+        callback_gas: 0,
+        deadline,
+    }
+    .encode();
+    let raw = sign(
+        &wallet.account.secret,
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: wallet.next_nonce,
+            gas_limit: 100_000,
+            max_fee_per_gas: MAX_FEE_PER_GAS,
+            max_priority_fee_per_gas: TIP_PER_GAS,
+            to: TxKind::Call(CROSS_SHARD),
+            value,
+            access_list: Default::default(),
+            input,
+        },
+    )?;
+    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
+    wallet.next_nonce += 1;
+    Some(raw)
+}
+
 /// A uniform draw in `[0, 1)`.
 pub fn unit(rng: &mut ChaCha20Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
