@@ -362,26 +362,8 @@ fn execute_message<V: StateView + ?Sized>(
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
-                        let used = r.tx_gas_used();
-                        result.gas_used = used;
-                        fx.burnt += burnt(used, *gas_price, base_fee);
-                        let outcome = match r {
-                            ExecutionResult::Success { logs, output, .. } => {
-                                fx.collect(&logs, &xs.shard_map, origin);
-                                result.logs = logs;
-                                Outcome::Ok(bounded(output.data()))
-                            }
-                            ExecutionResult::Revert { output, .. } => {
-                                Outcome::Revert(bounded(&output))
-                            }
-                            ExecutionResult::Halt {
-                                reason: HaltReason::OutOfGas(_),
-                                ..
-                            } => Outcome::OutOfGas,
-                            ExecutionResult::Halt { reason, .. } => {
-                                rejected(&format!("halted: {reason:?}"))
-                            }
-                        };
+                        let outcome =
+                            settle(r, None, xs, origin, *gas_price, base_fee, fx, &mut result);
                         (outcome, left + prepaid_callback)
                     }
                 }
@@ -445,25 +427,16 @@ fn execute_message<V: StateView + ?Sized>(
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
-                        let used = r.tx_gas_used();
-                        result.gas_used = used;
-                        fx.burnt += burnt(used, *gas_price, base_fee);
-                        let outcome = match r {
-                            ExecutionResult::Success { logs, .. } => {
-                                fx.collect(&logs, &xs.shard_map, origin);
-                                Outcome::Ok(bounded(address.as_slice()))
-                            }
-                            ExecutionResult::Revert { output, .. } => {
-                                Outcome::Revert(bounded(&output))
-                            }
-                            ExecutionResult::Halt {
-                                reason: HaltReason::OutOfGas(_),
-                                ..
-                            } => Outcome::OutOfGas,
-                            ExecutionResult::Halt { reason, .. } => {
-                                rejected(&format!("halted: {reason:?}"))
-                            }
-                        };
+                        let outcome = settle(
+                            r,
+                            Some(address),
+                            xs,
+                            origin,
+                            *gas_price,
+                            base_fee,
+                            fx,
+                            &mut result,
+                        );
                         (outcome, left)
                     }
                 }
@@ -530,6 +503,41 @@ fn execute_message<V: StateView + ?Sized>(
         }
     }
     Ok(result)
+}
+
+/// CS-11: the typed outcome of a destination call or creation that ran, with its gas burnt and,
+/// if it succeeded, its sends collected and its logs kept for the index. A creation reports
+/// the address it deployed as its data; a call, its return data.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    r: ExecutionResult,
+    created: Option<&Address>,
+    xs: &CrossShardEnv<'_>,
+    origin: Origin,
+    gas_price: U256,
+    base_fee: u64,
+    fx: &mut CrossShardEffects,
+    result: &mut InboundResult,
+) -> Outcome {
+    let used = r.tx_gas_used();
+    result.gas_used = used;
+    fx.burnt += burnt(used, gas_price, base_fee);
+    match r {
+        ExecutionResult::Success { logs, output, .. } => {
+            fx.collect(&logs, &xs.shard_map, origin);
+            result.logs = logs;
+            match created {
+                Some(address) => Outcome::Ok(bounded(address.as_slice())),
+                None => Outcome::Ok(bounded(output.data())),
+            }
+        }
+        ExecutionResult::Revert { output, .. } => Outcome::Revert(bounded(&output)),
+        ExecutionResult::Halt {
+            reason: HaltReason::OutOfGas(_),
+            ..
+        } => Outcome::OutOfGas,
+        ExecutionResult::Halt { reason, .. } => rejected(&format!("halted: {reason:?}")),
+    }
 }
 
 /// What a send moved into `CROSS_SHARD` (CS-5); responses carry refunds that never sat there.
