@@ -16,7 +16,6 @@
 use alloy_eips::eip2930::AccessList;
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
-use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::database::CacheDB;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
@@ -213,19 +212,10 @@ fn run<V: StateView + ?Sized>(
     cfg.disable_nonce_check = true;
     let priced = req.names_fee();
     let block = BlockEnv {
-        number: U256::from(env.number),
-        beneficiary: env.beneficiary,
-        timestamp: U256::from(env.timestamp),
         gas_limit: env.gas_limit.max(gas_limit),
         // geth: a call that names no fee runs with the base fee treated as zero.
         basefee: if priced { env.base_fee } else { 0 },
-        difficulty: env.difficulty,
-        prevrandao: Some(env.prevrandao),
-        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-            env.excess_blob_gas,
-            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
-        )),
-        ..BlockEnv::default()
+        ..crate::evm::block_env(env)
     };
     let from = req.from.unwrap_or(Address::ZERO);
     let nonce = match req.nonce {

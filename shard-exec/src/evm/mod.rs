@@ -299,6 +299,24 @@ pub fn execute_on<V: StateView + ?Sized>(
     execute_block(view, base, env, hashes, txs, None)
 }
 
+/// revm's block environment for `env`.
+pub(crate) fn block_env(env: &ExecEnv) -> BlockEnv {
+    BlockEnv {
+        number: U256::from(env.number),
+        beneficiary: env.beneficiary,
+        timestamp: U256::from(env.timestamp),
+        gas_limit: env.gas_limit,
+        basefee: env.base_fee,
+        difficulty: env.difficulty,
+        prevrandao: Some(env.prevrandao),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
+            env.excess_blob_gas,
+            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+        )),
+        ..BlockEnv::default()
+    }
+}
+
 /// revm as a shard runs it: mainnet instructions and context, our precompiles.
 pub(crate) type ShardEvm<'a, V> = revm::context::Evm<
     revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
@@ -343,20 +361,7 @@ pub fn execute_block<V: StateView + ?Sized>(
     let spec = env.fork.spec();
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
-    let block = BlockEnv {
-        number: U256::from(env.number),
-        beneficiary: env.beneficiary,
-        timestamp: U256::from(env.timestamp),
-        gas_limit: env.gas_limit,
-        basefee: env.base_fee,
-        difficulty: env.difficulty,
-        prevrandao: Some(env.prevrandao),
-        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-            env.excess_blob_gas,
-            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
-        )),
-        ..BlockEnv::default()
-    };
+    let block = block_env(env);
     let db = CacheDB::new(ViewDb {
         view,
         hashes,
