@@ -5,7 +5,8 @@
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
 //!   the shard's head and at the state root the others had at its height; every workload
 //!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
-//!   conserved (Σ balances + Σ burnt = genesis supply, CS-I3).
+//!   conserved (Σ balances + Σ burnt = genesis supply, CS-I3); every call answered by exactly
+//!   one response (CS-I2).
 
 use std::collections::BTreeMap;
 
@@ -140,6 +141,29 @@ pub fn at_end(
             }
         }
     }
+    // CS-I2: every call got exactly one response. A shard's call counter counts the calls
+    // (and creations) it sent, journaled, so reverted sends are not counted; with the lanes
+    // drained, the responses it executed must be exactly as many.
+    for s in 0..shards {
+        let Some(state) = head_state(s) else {
+            continue;
+        };
+        let calls = system_slot(state, slots::call_counter());
+        let mut responses = U256::ZERO;
+        for d in (0..shards).filter(|d| *d != s) {
+            let lane = LaneId {
+                source: ShardId(d),
+                destination: ShardId(s),
+                class: LaneClass::Response,
+            };
+            responses += system_slot(state, slots::inbound(&lane));
+        }
+        if calls != responses {
+            return Exit::SafetyViolation(format!(
+                "CS-I2: shard {s} sent {calls} calls but executed {responses} responses"
+            ));
+        }
+    }
     // CS-I3: value conserved (nothing in flight once the lanes drained).
     let mut total = U256::ZERO;
     for s in 0..shards {
@@ -187,6 +211,29 @@ mod tests {
         trace.truncate(3);
         trace.push(commit((0, 3), 1, 3, None));
         assert!(c.check(&trace).unwrap_err().contains("committed"));
+    }
+
+    #[test]
+    fn an_unanswered_call_is_a_violation() {
+        use shardnet_exec::StateStore;
+        use shardnet_exec::store::{ChangeSet, hash_address, hash_slot};
+        let mut store = MemoryStore::new();
+        let mut changes = ChangeSet::default();
+        // One call sent from shard 0, no response executed there.
+        changes.storage.insert(
+            (
+                hash_address(&CROSS_SHARD),
+                hash_slot(&slots::call_counter()),
+            ),
+            U256::from(1),
+        );
+        store.apply(&changes).unwrap();
+        let states = BTreeMap::from([((0, 0), store)]);
+        let exit = at_end(&states, 1, &Commits::default(), U256::ZERO);
+        assert!(
+            matches!(&exit, Exit::SafetyViolation(m) if m.contains("CS-I2")),
+            "{exit:?}"
+        );
     }
 
     #[test]
