@@ -19,7 +19,7 @@ use shardnet_protocol::{
 
 use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, execute_block};
 use crate::lanes::Watermarks;
-use crate::lanes::congestion::{Congestion, LaneStatus, congested, destination_of, lane_status};
+use crate::lanes::congestion::{Congestion, LaneStatus, lane_status};
 use crate::lanes::inbox::{Budget, plan};
 use crate::lanes::segment::{SegmentError, verify_report, verify_segment};
 use crate::lanes::system::{CROSS_SHARD, slots};
@@ -185,12 +185,10 @@ impl<S: StateStore> ShardApp<S> {
             outbox_root: shardnet_protocol::merkle::empty_root(),
             inbox_watermarks: BoundedVec::new(),
         };
-        let mempool = Mempool::new(MempoolConfig::new(
-            cfg.chain_id,
-            cfg.shard,
-            cfg.shard_map,
-            cfg.block_gas_limit,
-        ));
+        let mempool = Mempool::new(MempoolConfig {
+            congestion: cfg.congestion,
+            ..MempoolConfig::new(cfg.chain_id, cfg.shard, cfg.shard_map, cfg.block_gas_limit)
+        });
         let trie = account_trie(&store)?;
         let app = Self {
             cfg,
@@ -261,20 +259,6 @@ impl<S: StateStore> ShardApp<S> {
     /// Admits a signed transaction to the mempool, against the committed state. A
     /// transaction that would send to a congested shard is refused (CS-15).
     pub fn submit(&mut self, raw: Bytes) -> Result<AddOutcome, MempoolError> {
-        if let Ok(tx) = RecoveredTx::decode(&raw) {
-            use alloy_consensus::Transaction;
-            let to = tx.envelope.to();
-            if let Some(d) =
-                destination_of(to, tx.envelope.input(), self.cfg.shard, &self.cfg.shard_map)
-                && let Some(backlog) =
-                    congested(&self.store, self.cfg.shard, d, &self.cfg.congestion)?
-            {
-                return Err(MempoolError::Congested {
-                    shard: d.0,
-                    backlog,
-                });
-            }
-        }
         let base_fee = self.next_base_fee();
         self.mempool.add(raw, &self.store, base_fee)
     }

@@ -108,6 +108,8 @@ pub struct MempoolConfig {
     pub max_tx_gas: u64,
     /// Fee bump a replacement must offer, in percent of the replaced transaction's fees.
     pub min_fee_bump_percent: u64,
+    /// Sends to a shard whose lane from here is congested are refused (CS-15).
+    pub congestion: crate::lanes::congestion::Congestion,
 }
 
 impl MempoolConfig {
@@ -123,6 +125,7 @@ impl MempoolConfig {
             max_tx_bytes: MAX_TRANSACTION_BYTES,
             max_tx_gas,
             min_fee_bump_percent: DEFAULT_MIN_FEE_BUMP_PERCENT,
+            congestion: crate::lanes::congestion::Congestion::default(),
         }
     }
 }
@@ -315,6 +318,7 @@ impl Mempool {
     ) -> Result<AddOutcome, MempoolError> {
         let tx = self.check_stateless(raw, base_fee)?;
         let account_nonce = self.check_account(&tx, state)?;
+        self.check_congestion(&tx, state)?;
         self.insert(tx, account_nonce, base_fee)
     }
 
@@ -382,6 +386,28 @@ impl Mempool {
     }
 
     /// Checks against the sender's account; returns the account nonce.
+    /// CS-15: a transaction that would send to a shard whose request lane from here is
+    /// congested is refused (only top-level sends are known before execution).
+    fn check_congestion<S: StateView + ?Sized>(
+        &self,
+        tx: &PooledTx,
+        state: &S,
+    ) -> Result<(), MempoolError> {
+        use crate::lanes::congestion::{congested, destination_of};
+        use alloy_consensus::Transaction;
+        let c = &self.config;
+        let e = &tx.tx().envelope;
+        if let Some(d) = destination_of(e.to(), e.input(), c.shard, &c.shard_map)
+            && let Some(backlog) = congested(state, c.shard, d, &c.congestion)?
+        {
+            return Err(MempoolError::Congested {
+                shard: d.0,
+                backlog,
+            });
+        }
+        Ok(())
+    }
+
     fn check_account<S: StateView + ?Sized>(
         &self,
         tx: &PooledTx,

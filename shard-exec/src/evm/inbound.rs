@@ -189,33 +189,53 @@ fn sstore<V: StateView + ?Sized>(
     Ok(())
 }
 
-/// Runs a system transaction (a destination call or a callback): no nonce check, priced at
-/// `gas_price` even below the base fee (the gas was prepaid on the source).
-fn system_tx<V: StateView + ?Sized>(
-    evm: &mut ShardEvm<'_, V>,
+/// A system transaction (a destination call or creation, or a callback), priced at
+/// `gas_price` even below the base fee: the gas was prepaid on the source.
+fn system_tx_env(
     caller: Address,
-    to: Address,
+    kind: TxKind,
     data: Bytes,
     value: U256,
     gas_limit: u64,
     gas_price: u128,
-) -> Result<Result<ExecutionResult, String>, ExecError> {
-    let tx = TxEnv {
+) -> TxEnv {
+    TxEnv {
         tx_type: 0,
         caller,
         gas_limit,
         gas_price,
-        kind: TxKind::Call(to),
+        kind,
         value,
         data,
         nonce: 0,
         chain_id: None,
         ..TxEnv::default()
-    };
-    system(evm, tx)
+    }
 }
 
-/// Runs `tx` as a system transaction (see [`system_tx`]).
+/// CS-11: runs `tx` from its caller, a foreign address: mints `mint` into it first (and sets
+/// its nonce for a creation), takes back whatever is left there afterwards (the refund) and
+/// restores the account, so the caller is never created here.
+fn run_as_caller<V: StateView + ?Sized>(
+    evm: &mut ShardEvm<'_, V>,
+    mut tx: TxEnv,
+    mint: U256,
+    nonce: Option<u64>,
+) -> Result<(Result<ExecutionResult, String>, U256), ExecError> {
+    let from = tx.caller;
+    let snapshot = evm.ctx.journaled_state.database.load_account(from)?.clone();
+    if let Some(n) = nonce {
+        load(evm, from)?.info.nonce = n;
+        tx.nonce = n;
+    }
+    credit(evm, from, mint)?;
+    let run = system(evm, tx)?;
+    let left = balance(evm, from)?.saturating_sub(snapshot.info.balance);
+    *evm.ctx.journaled_state.database.load_account(from)? = snapshot;
+    Ok((run, left))
+}
+
+/// Runs `tx` as a system transaction: no nonce check, no base-fee floor.
 fn system<V: StateView + ?Sized>(
     evm: &mut ShardEvm<'_, V>,
     tx: TxEnv,
@@ -339,26 +359,15 @@ fn execute_message<V: StateView + ?Sized>(
             } else if !xs.shard_map.is_local(xs.shard, to) {
                 (rejected("callee is not on this shard"), full)
             } else {
-                // CS-11: mint the value and gas into the caller, run, take back the rest.
-                let snapshot = evm
-                    .ctx
-                    .journaled_state
-                    .database
-                    .load_account(*from)?
-                    .clone();
-                credit(evm, *from, *value + U256::from(*gas_limit) * gas_price)?;
-                let before = snapshot.info.balance;
-                let run = system_tx(
-                    evm,
+                let tx = system_tx_env(
                     *from,
-                    *to,
+                    TxKind::Call(*to),
                     Bytes::copy_from_slice(calldata),
                     *value,
                     *gas_limit,
                     u128_price(gas_price),
-                )?;
-                let left = balance(evm, *from)?.saturating_sub(before);
-                *evm.ctx.journaled_state.database.load_account(*from)? = snapshot;
+                );
+                let (run, left) = run_as_caller(evm, tx, full - prepaid_callback, None)?;
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
@@ -398,32 +407,16 @@ fn execute_message<V: StateView + ?Sized>(
                 (rejected("address is not homed on this shard"), full)
             } else {
                 // run the init code as `from` with `from`'s source nonce, so revm computes
-                // the very address Ethereum tools computed; then restore `from` (CS-11).
-                let snapshot = evm
-                    .ctx
-                    .journaled_state
-                    .database
-                    .load_account(*from)?
-                    .clone();
-                let acc = load(evm, *from)?;
-                acc.info.nonce = *nonce;
-                credit(evm, *from, full)?;
-                let before = snapshot.info.balance;
-                let tx = TxEnv {
-                    tx_type: 0,
-                    caller: *from,
-                    gas_limit: *gas_limit,
-                    gas_price: u128_price(gas_price),
-                    kind: TxKind::Create,
-                    value: *value,
-                    data: Bytes::copy_from_slice(initcode),
-                    nonce: *nonce,
-                    chain_id: None,
-                    ..TxEnv::default()
-                };
-                let run = system(evm, tx)?;
-                let left = balance(evm, *from)?.saturating_sub(before);
-                *evm.ctx.journaled_state.database.load_account(*from)? = snapshot;
+                // the very address Ethereum tools computed.
+                let tx = system_tx_env(
+                    *from,
+                    TxKind::Create,
+                    Bytes::copy_from_slice(initcode),
+                    *value,
+                    *gas_limit,
+                    u128_price(gas_price),
+                );
+                let (run, left) = run_as_caller(evm, tx, full, Some(*nonce))?;
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
@@ -476,15 +469,15 @@ fn execute_message<V: StateView + ?Sized>(
             let mut credit_to_caller = refund;
             if let Some(cb) = callback {
                 credit(evm, CROSS_SHARD, refund)?;
-                let run = system_tx(
-                    evm,
+                let tx = system_tx_env(
                     CROSS_SHARD,
-                    *to,
+                    TxKind::Call(*to),
                     on_response_calldata(call_id, outcome),
                     U256::ZERO,
                     cb.gas_limit,
                     u128_price(gas_price),
-                )?;
+                );
+                let run = system(evm, tx)?;
                 if let Ok(r) = run {
                     let used = r.tx_gas_used();
                     result.gas_used = used;
