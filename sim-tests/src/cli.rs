@@ -2,6 +2,11 @@
 //! ranges on worker threads, shows progress on stderr, prints one line per failure with the
 //! command that replays it, and maps the outcome to an exit code.
 //!
+//! It runs anything that implements [`Suite`]: the consensus simulator's
+//! [`Scenario`](crate::consensus::Scenario) here, the full-stack turmoil scenarios of
+//! `shardnet-fullstack` in the `shardnet` binary. Which scenarios a [`Source`] names is up to
+//! the caller's loader ([`main_with`]); [`main`] loads consensus scenarios only.
+//!
 //! This is the one module of the crate allowed threads and the wall clock (both banned by
 //! `sim-tests/clippy.toml` elsewhere): each seed still runs alone in one thread and depends
 //! only on (scenario, seed), so `--jobs` changes how fast a sweep runs, never what it finds.
@@ -14,6 +19,101 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use crate::consensus::{Report, Scenario, ScenarioError, library, plan, run, run_traced};
+
+/// A family of seeded runs the runner can sweep, whatever stack executes it.
+pub trait Suite: Sync {
+    /// The scenario's name, in reports.
+    fn name(&self) -> &str;
+    /// Lines describing the family, printed before a multi-seed sweep.
+    fn describe(&self) -> Vec<String>;
+    /// Every parameter drawn from `seed`, printed before a single-seed run.
+    fn params(&self, seed: u64) -> Vec<String>;
+    /// Runs one seed; `traced` keeps a readable event log in the report.
+    fn run_seed(&self, seed: u64, traced: bool) -> SeedReport;
+}
+
+/// How one seed ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every invariant held and every scheduled fault fired.
+    Pass,
+    /// A safety invariant broke.
+    Safety(String),
+    /// Liveness failed, or a scheduled fault never fired (coverage).
+    Liveness(String),
+}
+
+/// What one seed produced, whatever stack ran it.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed.
+    pub seed: u64,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// A hash of everything that happened: equal for equal seeds (determinism).
+    pub trace_hash: [u8; 32],
+    /// Every parameter drawn from the seed.
+    pub params: Vec<String>,
+    /// Readable event log, when traced.
+    pub trace: Vec<String>,
+}
+
+impl SeedReport {
+    /// The arguments that replay this seed with a trace, the scenario given as
+    /// `scenario_arg` (`--scenario NAME` or `--scenario-file PATH`).
+    pub fn replay_args(&self, scenario_arg: &str) -> String {
+        format!(
+            "{scenario_arg} --seeds {}..{} --trace trace.log",
+            self.seed,
+            self.seed.saturating_add(1)
+        )
+    }
+}
+
+impl From<Report> for SeedReport {
+    fn from(r: Report) -> Self {
+        let verdict = match &r.violation {
+            None => Verdict::Pass,
+            Some(v) if v.is_safety() => Verdict::Safety(v.to_string()),
+            Some(v) => Verdict::Liveness(v.to_string()),
+        };
+        Self {
+            scenario: r.scenario,
+            seed: r.seed,
+            verdict,
+            trace_hash: r.trace_hash,
+            params: r.params,
+            trace: r.trace,
+        }
+    }
+}
+
+impl Suite for Scenario {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn describe(&self) -> Vec<String> {
+        Self::describe(self)
+    }
+
+    fn params(&self, seed: u64) -> Vec<String> {
+        plan(self, seed).params
+    }
+
+    fn run_seed(&self, seed: u64, traced: bool) -> SeedReport {
+        if traced {
+            run_traced(self, seed).into()
+        } else {
+            run(self, seed).into()
+        }
+    }
+}
+
+/// Scenarios to sweep, each with the argument that names it in a replay command.
+pub type Loaded = Vec<(Box<dyn Suite>, String)>;
 
 /// Exit code: every seed passed.
 pub const EXIT_PASS: u8 = 0;
@@ -69,7 +169,8 @@ pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
     Ok(a..b)
 }
 
-/// The scenarios `source` names, with the argument that names each in a replay command.
+/// The consensus scenarios `source` names, with the argument that names each in a replay
+/// command.
 pub fn load(source: &Source) -> Result<Vec<(Scenario, String)>, ScenarioError> {
     match source {
         Source::Named(n) if n == "all" => Ok(library::all()?
@@ -92,20 +193,31 @@ pub fn load(source: &Source) -> Result<Vec<(Scenario, String)>, ScenarioError> {
     }
 }
 
+/// [`load`] as a loader for [`main_with`].
+pub fn load_consensus(source: &Source) -> Result<Loaded, String> {
+    load(source)
+        .map(|v| {
+            v.into_iter()
+                .map(|(s, arg)| (Box::new(s) as Box<dyn Suite>, arg))
+                .collect()
+        })
+        .map_err(|e| e.to_string())
+}
+
 /// The outcome of one seed.
 #[derive(Debug)]
 struct Outcome {
-    report: Report,
+    report: SeedReport,
     nondeterministic: bool,
 }
 
 impl Outcome {
     fn code(&self) -> u8 {
-        match &self.report.violation {
-            Some(v) if v.is_safety() => EXIT_SAFETY,
+        match &self.report.verdict {
+            Verdict::Safety(_) => EXIT_SAFETY,
             _ if self.nondeterministic => EXIT_NONDETERMINISM,
-            Some(_) => EXIT_LIVENESS,
-            None => EXIT_PASS,
+            Verdict::Liveness(_) => EXIT_LIVENESS,
+            Verdict::Pass => EXIT_PASS,
         }
     }
 }
@@ -152,10 +264,15 @@ impl Tally {
     }
 }
 
-/// Runs the sweep `opts` describes, printing to stdout (results) and stderr (progress);
-/// returns the process exit code.
+/// Runs the sweep `opts` describes over consensus scenarios, printing to stdout (results) and
+/// stderr (progress); returns the process exit code.
 pub fn main(opts: &Options) -> u8 {
-    let scenarios = match load(&opts.source) {
+    main_with(opts, &load_consensus)
+}
+
+/// [`main`] with the scenarios `loader` finds for `opts.source`.
+pub fn main_with(opts: &Options, loader: &dyn Fn(&Source) -> Result<Loaded, String>) -> u8 {
+    let scenarios = match loader(&opts.source) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -181,7 +298,7 @@ pub fn main(opts: &Options) -> u8 {
     let mut code = EXIT_PASS;
     let mut traced = false;
     for (scenario, arg) in &scenarios {
-        let tally = sweep(opts, scenario, arg, &mut traced);
+        let tally = sweep(opts, scenario.as_ref(), arg, &mut traced);
         code = worst(code, tally.code());
     }
     code
@@ -199,11 +316,11 @@ fn worst(a: u8, b: u8) -> u8 {
 }
 
 /// Runs one scenario over the seed range on `opts.jobs` workers.
-pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) -> Tally {
+pub fn sweep(opts: &Options, scenario: &dyn Suite, arg: &str, traced: &mut bool) -> Tally {
     let single = opts.seeds.end - opts.seeds.start == 1;
     if single {
-        println!("scenario {}, seed {}:", scenario.name, opts.seeds.start);
-        for p in plan(scenario, opts.seeds.start).params {
+        println!("scenario {}, seed {}:", scenario.name(), opts.seeds.start);
+        for p in scenario.params(opts.seeds.start) {
             println!("  {p}");
         }
     } else {
@@ -215,7 +332,7 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
     let next = AtomicU64::new(opts.seeds.start);
     let (tx, rx) = mpsc::channel::<Outcome>();
     let mut tally = Tally::default();
-    let mut progress = Progress::new(&scenario.name, total);
+    let mut progress = Progress::new(scenario.name(), total);
     // Seeds run untraced (tracing is slow); a seed whose trace is wanted is replayed traced,
     // which also shows that the replay reproduces it.
     let want_trace = opts.trace.is_some() && !*traced;
@@ -248,7 +365,7 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
                 println!("{}", failure_line(opts, arg, &outcome));
             }
             if want_trace && !*traced && (failed || single) {
-                let replayed = run_traced(scenario, outcome.report.seed);
+                let replayed = scenario.run_seed(outcome.report.seed, true);
                 if replayed.trace_hash != outcome.report.trace_hash {
                     println!(
                         "NONDETERMINISTIC: the traced replay of seed {} differs",
@@ -265,7 +382,7 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
     tally.failed_seeds.sort_unstable();
     println!(
         "{}: {} passed, {} failed ({} safety, {} liveness/coverage, {} nondeterministic) in {:.1} s, {:.0} seeds/min",
-        scenario.name,
+        scenario.name(),
         tally.passed,
         total - tally.passed,
         tally.safety,
@@ -277,9 +394,10 @@ pub fn sweep(opts: &Options, scenario: &Scenario, arg: &str, traced: &mut bool) 
     tally
 }
 
-fn run_seed(scenario: &Scenario, seed: u64, check_determinism: bool) -> Outcome {
-    let report = run(scenario, seed);
-    let nondeterministic = check_determinism && run(scenario, seed).trace_hash != report.trace_hash;
+fn run_seed(scenario: &dyn Suite, seed: u64, check_determinism: bool) -> Outcome {
+    let report = scenario.run_seed(seed, false);
+    let nondeterministic =
+        check_determinism && scenario.run_seed(seed, false).trace_hash != report.trace_hash;
     Outcome {
         report,
         nondeterministic,
@@ -289,11 +407,11 @@ fn run_seed(scenario: &Scenario, seed: u64, check_determinism: bool) -> Outcome 
 /// One line per failure: what, where, which code, and how to replay it.
 fn failure_line(opts: &Options, arg: &str, o: &Outcome) -> String {
     let r = &o.report;
-    let what = match (&r.violation, o.nondeterministic) {
-        (Some(v), _) if v.is_safety() => format!("SAFETY {v}"),
+    let what = match (&r.verdict, o.nondeterministic) {
+        (Verdict::Safety(v), _) => format!("SAFETY {v}"),
         (_, true) => "NONDETERMINISTIC: the same seed gave two different traces".to_owned(),
-        (Some(v), false) => format!("LIVENESS {v}"),
-        (None, false) => "passed".to_owned(),
+        (Verdict::Liveness(v), false) => format!("LIVENESS {v}"),
+        (Verdict::Pass, false) => "passed".to_owned(),
     };
     format!(
         "FAIL scenario {} seed {} commit {}: {what} | replay: {} {}",
@@ -306,7 +424,7 @@ fn failure_line(opts: &Options, arg: &str, o: &Outcome) -> String {
 }
 
 /// Writes a report's parameters and event log to the trace file; whether it did.
-fn write_trace(opts: &Options, r: &Report) -> bool {
+fn write_trace(opts: &Options, r: &SeedReport) -> bool {
     let Some(path) = &opts.trace else {
         return false;
     };
@@ -316,8 +434,11 @@ fn write_trace(opts: &Options, r: &Report) -> bool {
         r.seed,
         r.params.join("\n# ")
     );
-    if let Some(v) = &r.violation {
-        text.push_str(&format!("# violation: {v}\n"));
+    match &r.verdict {
+        Verdict::Pass => {}
+        Verdict::Safety(v) | Verdict::Liveness(v) => {
+            text.push_str(&format!("# violation: {v}\n"));
+        }
     }
     text.push_str(&r.trace.join("\n"));
     text.push('\n');

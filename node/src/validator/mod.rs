@@ -16,6 +16,7 @@
 //! [`ShardHandle`] is what other components (the RPC gateway) hold on a running production
 //! validator: read handles on its committed state and index, and its mempool through the loop.
 
+pub mod adversary;
 pub mod clock;
 mod runner;
 
@@ -37,6 +38,7 @@ use shardnet_protocol::{Genesis, SecretKey, ShardId, ValidatorIndex};
 use shardnet_transport::{Config as TransportConfig, Network, PeerBook, Socket};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+pub use adversary::{Adversary, Outgoing};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use runner::{CommitHook, LedgerStore, SubmitReply};
 
@@ -77,6 +79,8 @@ pub struct Status {
     pub state_root: B256,
     /// Current consensus round.
     pub round: u64,
+    /// The leader of the current round, by committee index.
+    pub leader: u16,
     /// Transactions committed since start.
     pub committed_txs: u64,
     /// Set if the validator stopped on a fatal error.
@@ -241,6 +245,21 @@ pub struct Parts<S: StateStore, F: SafetyStore> {
     pub transport: TransportConfig,
     /// Called after every commit.
     pub on_commit: Option<CommitHook>,
+    /// Execution parameters that differ from [`ShardConfig::new`]'s defaults. They are
+    /// protocol parameters: every validator of a network must use the same.
+    pub execution: ExecutionOverrides,
+    /// A deliberately faulty validator (simulations only; `None` is honest).
+    pub adversary: Option<Box<dyn Adversary>>,
+}
+
+/// Execution parameters a network may set differently from the defaults (all `None`: the
+/// defaults of [`ShardConfig::new`]).
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionOverrides {
+    /// The inbound cross-shard gas budget per block (CS-9).
+    pub inbound_budget: Option<shardnet_exec::lanes::inbox::Budget>,
+    /// Lane credits and the congestion threshold (CS-15).
+    pub congestion: Option<shardnet_exec::lanes::congestion::Congestion>,
 }
 
 impl<S: StateStore, F: SafetyStore> std::fmt::Debug for Parts<S, F> {
@@ -278,6 +297,12 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
     shard_cfg.initial_base_fee = 1_000_000_000;
     // Every committee, to check inbound lane segments offline (CS-8).
     shard_cfg.committees = Arc::new(committees.clone());
+    if let Some(b) = parts.execution.inbound_budget {
+        shard_cfg.inbound_budget = b;
+    }
+    if let Some(c) = parts.execution.congestion {
+        shard_cfg.congestion = c;
+    }
     let config = shard_cfg.clone();
     let accounts: Vec<_> = parts
         .genesis
@@ -345,6 +370,7 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
         committees,
         status: Arc::clone(&status),
         on_commit: parts.on_commit,
+        adversary: parts.adversary,
     };
     Ok(Assembled {
         runner,
@@ -439,6 +465,8 @@ impl Validator {
                 peers: None,
                 transport: TransportConfig::default(),
                 on_commit: None,
+                execution: ExecutionOverrides::default(),
+                adversary: None,
             },
             rt,
         )?;

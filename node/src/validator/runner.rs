@@ -24,6 +24,7 @@ use shardnet_transport::{BlockReason, Blocker, Class, Inbound, Network, Receiver
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::Status;
+use super::adversary::{Adversary, Outgoing};
 use super::clock::Clock;
 use crate::index::{ChainIndex, Indexing};
 use crate::ledger::{Ledger, LedgerError};
@@ -163,6 +164,8 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
     pub(crate) committees: Committees,
     pub(crate) status: Arc<Mutex<Status>>,
     pub(crate) on_commit: Option<CommitHook>,
+    /// Rewrites what leaves, in fault-injection simulations (`None`: honest).
+    pub(crate) adversary: Option<Box<dyn Adversary>>,
 }
 
 impl<S: StateStore, F: SafetyStore> Runner<S, F> {
@@ -264,15 +267,24 @@ impl<S: StateStore, F: SafetyStore> Runner<S, F> {
 
     /// Sends a segment to every validator of the `dests` shards (the transport drops what a
     /// full queue cannot take; the next repush retries).
-    fn push(&self, segment: &LaneSegment, dests: &BTreeSet<ShardId>) {
-        let frame = Bytes::from(encode(segment));
+    fn push(&mut self, segment: &LaneSegment, dests: &BTreeSet<ShardId>) {
+        let frames: Vec<Bytes> = match self.adversary.as_mut() {
+            None => vec![Bytes::from(encode(segment))],
+            Some(a) => a
+                .segment(segment.clone())
+                .iter()
+                .map(|s| Bytes::from(encode(s)))
+                .collect(),
+        };
         for c in self
             .committees
             .iter()
             .filter(|c| dests.contains(&c.shard()))
         {
             for m in c.members() {
-                let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+                for frame in &frames {
+                    let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+                }
             }
         }
     }
@@ -375,29 +387,60 @@ impl<S: StateStore, F: SafetyStore> Runner<S, F> {
         }
         if let Ok(mut s) = self.status.lock() {
             s.round = self.core.round().0;
+            s.leader = self.core.leader(self.core.round()).0;
             self.metrics.set_round(s.round);
         }
         Ok(())
     }
 
-    fn send(&self, sends: Vec<(Option<ValidatorIndex>, ConsensusMessage)>) {
+    fn send(&mut self, sends: Vec<(Option<ValidatorIndex>, ConsensusMessage)>) {
         let me = self.core.index();
         for (to, message) in sends {
-            let frame = Bytes::from(encode(&message));
-            // The consensus protocol tolerates loss: a full queue or a down peer only delays.
-            match to {
-                Some(to) if Some(to) != me => {
-                    if let Some(m) = self.committee.member(to) {
-                        let _ = self.net.send(&m.public_key, class(&message), frame);
+            let out = match to {
+                Some(to) if Some(to) != me => Outgoing::To(to, message),
+                Some(_) => continue,
+                None => Outgoing::All(message),
+            };
+            match self.adversary.as_mut() {
+                None => self.send_one(out),
+                Some(a) => {
+                    for out in a.consensus(out) {
+                        self.send_one(out);
                     }
                 }
-                Some(_) => {}
-                // Consensus traffic stays within the shard's committee.
-                None => {
-                    for (i, m) in self.committee.members().iter().enumerate() {
-                        if me != Some(ValidatorIndex(i as u16)) {
-                            let _ = self.net.send(&m.public_key, class(&message), frame.clone());
-                        }
+            }
+        }
+    }
+
+    fn send_one(&self, out: Outgoing) {
+        let me = self.core.index();
+        let members = self.committee.members();
+        // The consensus protocol tolerates loss: a full queue or a down peer only delays.
+        let to = |i: usize, message: &ConsensusMessage, frame: &Bytes| {
+            if let Some(m) = members.get(i)
+                && me != Some(ValidatorIndex(i as u16))
+            {
+                let _ = self.net.send(&m.public_key, class(message), frame.clone());
+            }
+        };
+        match out {
+            Outgoing::To(i, message) => {
+                to(usize::from(i.0), &message, &Bytes::from(encode(&message)));
+            }
+            // Consensus traffic stays within the shard's committee.
+            Outgoing::All(message) => {
+                let frame = Bytes::from(encode(&message));
+                for i in 0..members.len() {
+                    to(i, &message, &frame);
+                }
+            }
+            Outgoing::Split(low, high) => {
+                let (a, b) = (Bytes::from(encode(&low)), Bytes::from(encode(&high)));
+                for i in 0..members.len() {
+                    if i < members.len() / 2 {
+                        to(i, &low, &a);
+                    } else {
+                        to(i, &high, &b);
                     }
                 }
             }

@@ -1,5 +1,5 @@
 //! The seeded fault schedule: partitions within a shard (one validator cut off from the rest
-//! of its committee), partitions between shards (every validator of one shard from every
+//! of its committee, both ways or only what it sends), partitions between shards (every validator of one shard from every
 //! validator of another), crash and restart of hosts (at most one host of a shard down at a
 //! time), all inside the fault window; datagram loss and duplication below QUIC throughout.
 //! Everything is healed at the end of the window.
@@ -21,10 +21,18 @@ pub enum Action {
     Partition(Vec<HostId>, Vec<HostId>),
     /// Restore every link between the two groups.
     Repair(Vec<HostId>, Vec<HostId>),
+    /// Cut only what the first group sends to the second.
+    PartitionOneWay(Vec<HostId>, Vec<HostId>),
+    /// Restore what the first group sends to the second.
+    RepairOneWay(Vec<HostId>, Vec<HostId>),
     /// Kill a host: its tasks and unflushed writes are gone.
     Crash(HostId),
     /// Start a crashed host again from its disk.
     Restart(HostId),
+    /// Kill whoever leads the shard's current round (as its live validators see it).
+    CrashLeader(u16),
+    /// Start the validator the last `CrashLeader` of the shard killed.
+    RestartLeader(u16),
 }
 
 /// How many faults of each kind to schedule, and the datagram fault rates.
@@ -34,8 +42,13 @@ pub struct FaultPlan {
     pub partitions_within: usize,
     /// Partitions between two shards.
     pub partitions_between: usize,
+    /// One-way partitions: what one validator sends to the rest of its shard is lost, what
+    /// it receives is not.
+    pub one_way: usize,
     /// Crash + restart pairs.
     pub crashes: usize,
+    /// Crash + restart pairs of whoever leads the shard's round at the time.
+    pub leader_crashes: usize,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
     /// Probability that a datagram is sent twice.
@@ -49,7 +62,9 @@ impl FaultPlan {
     pub const NONE: Self = Self {
         partitions_within: 0,
         partitions_between: 0,
+        one_way: 0,
         crashes: 0,
+        leader_crashes: 0,
         datagram_drop: 0.0,
         datagram_duplicate: 0.0,
         fault_ms: (0, 0),
@@ -83,6 +98,14 @@ pub fn schedule(
         out.push((a, Action::Partition(vec![(s, v)], rest.clone())));
         out.push((b, Action::Repair(vec![(s, v)], rest)));
     }
+    for _ in 0..plan.one_way {
+        let (a, b) = interval(&mut rng);
+        let s = below(&mut rng, usize::from(shards)) as u16;
+        let v = below(&mut rng, usize::from(validators)) as u16;
+        let rest: Vec<_> = shard_hosts(s).into_iter().filter(|h| h.1 != v).collect();
+        out.push((a, Action::PartitionOneWay(vec![(s, v)], rest.clone())));
+        out.push((b, Action::RepairOneWay(vec![(s, v)], rest)));
+    }
     if shards > 1 {
         for _ in 0..plan.partitions_between {
             let (a, b) = interval(&mut rng);
@@ -110,6 +133,21 @@ pub fn schedule(
         *free = (a + len).as_millis() as u64;
         out.push((a, Action::Crash((s, v))));
         out.push((a + len, Action::Restart((s, v))));
+    }
+    for _ in 0..plan.leader_crashes {
+        let (a, b) = interval(&mut rng);
+        let s = below(&mut rng, usize::from(shards)) as u16;
+        let Some(free) = down_until.get_mut(usize::from(s)) else {
+            continue;
+        };
+        let len = b - a;
+        let a = a.max(Duration::from_millis(*free + 500));
+        if a + len > Duration::from_millis(end) {
+            continue;
+        }
+        *free = (a + len).as_millis() as u64;
+        out.push((a, Action::CrashLeader(s)));
+        out.push((a + len, Action::RestartLeader(s)));
     }
     out.sort_by_key(|(at, _)| *at);
     out

@@ -12,15 +12,20 @@
 //! also seeds tokio's RNG (that draws from turmoil's RNG, so a seed's trace differs with and
 //! without the flag); see `sim-tests/fullstack/tests/fullstack.rs`.
 //!
-//! Calls' responses and refunds are checked through the lanes (every response lane drains)
-//! and value conservation; a per-call pairing check (CS-I2) and the deadline check (CS-I5) are
-//! not separate invariants yet. Not in the harness (yet): Byzantine validators, contracts
-//! with callbacks, one-way partitions, clock drift (skews are constant),
-//! disk faults, and torn crashes (a crash lands between two steps, and the app flushes inside
-//! the commit that applies a block, so `FaultyStore` never holds unflushed batches then).
+//! Byzantine validators ([`byzantine`]: equivocating proposer, double voter, vote
+//! withholding, lane-segment forger) are real validators whose sends are rewritten. Scenarios
+//! are TOML data ([`scenario`]; the named ones in `sim-tests/fullstack/scenarios/`), run by
+//! `shardnet sim` through [`scenario::FullStack`].
+//!
+//! Not in the harness (yet): contracts with callbacks (the workload's calls target wallets),
+//! twins (one key on two hosts: the consensus simulator has them), disk faults, and torn
+//! crashes (a crash lands between two steps, and the app flushes inside the commit that
+//! applies a block, so `FaultyStore` never holds unflushed batches then).
 
+pub mod byzantine;
 pub mod check;
 pub mod faults;
+pub mod scenario;
 pub mod storage;
 pub mod workload;
 
@@ -28,6 +33,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -37,13 +43,16 @@ use rand_core::{RngCore, SeedableRng};
 use shardnet_exec::store::hash_address;
 use shardnet_exec::{FaultyStore, StateView};
 use shardnet_node::devnet::validator_key;
-use shardnet_node::validator::{Control, Parts, TokioClock, start_simulated};
+use shardnet_node::validator::{
+    Adversary, Control, ExecutionOverrides, Parts, TokioClock, start_simulated,
+};
 use shardnet_protocol::{
     ChainId, Genesis, GenesisAccount, GenesisValidator, ShardId, ShardMap, ShardMapScheme, Stake,
 };
 use shardnet_transport::sim::{FaultCounts, SimFaults, SimUdpSocket};
 use shardnet_transport::{Config as TransportConfig, PeerBook, Socket};
 
+use byzantine::{Behaviour, Byzantine};
 use faults::{Action, FaultPlan, HostId};
 use storage::{Disk, SharedStore};
 use workload::{Wallet, below, unit};
@@ -60,10 +69,12 @@ const RESUBMIT_EVERY: Duration = Duration::from_secs(1);
 const RESUBMIT_AFTER: Duration = Duration::from_secs(3);
 
 /// Everything that determines a run. [`Config::new`] fixes every default from the seed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// The only source of randomness.
     pub seed: u64,
+    /// The scenario's name, for reports.
+    pub name: String,
     /// Shards.
     pub shards: u16,
     /// Stake of each validator, per shard (every shard has `stakes[s].len()` validators).
@@ -80,6 +91,9 @@ pub struct Config {
     pub tx_every: Duration,
     /// Probability that a transfer goes to another shard.
     pub cross_shard: f64,
+    /// Share of the cross-shard operations that are calls (half of them with a deadline that
+    /// has passed by the time they arrive: CS-12).
+    pub calls: f64,
     /// Faults to inject.
     pub faults: FaultPlan,
     /// turmoil's tick: the resolution of simulated time (timers and deliveries). 2 ms: a
@@ -90,6 +104,15 @@ pub struct Config {
     pub latency: (Duration, Duration),
     /// Largest clock skew of a host, either way, in milliseconds.
     pub max_skew_ms: u64,
+    /// Largest clock drift of a host, either way, in parts per million (each incarnation
+    /// draws its own).
+    pub max_drift_ppm: u64,
+    /// Byzantine validators and what they do (under a third of their shard's stake).
+    pub byzantine: Vec<(HostId, Behaviour)>,
+    /// Execution parameters every validator uses (the congestion scenario shrinks them).
+    pub execution: ExecutionOverrides,
+    /// The run must see mempools refuse transactions to a congested shard (CS-15).
+    pub expect_congestion: bool,
     /// Consensus: least time between blocks (C-6); 500 ms as in `shardnet devnet`.
     pub block_interval_ms: u64,
     /// Consensus: round timeout.
@@ -109,6 +132,7 @@ impl Config {
             .collect();
         Self {
             seed,
+            name: "fullstack".into(),
             shards,
             stakes,
             wallets_per_shard: 8,
@@ -117,10 +141,13 @@ impl Config {
             workload_until: Duration::from_secs(18),
             tx_every: Duration::from_millis(50),
             cross_shard: 0.35,
+            calls: 0.25,
             faults: FaultPlan {
                 partitions_within: 2,
                 partitions_between: 1,
+                one_way: 0,
                 crashes: 2,
+                leader_crashes: 0,
                 datagram_drop: 0.01,
                 datagram_duplicate: 0.01,
                 fault_ms: (1_000, 4_000),
@@ -128,6 +155,10 @@ impl Config {
             tick: Duration::from_millis(2),
             latency: (Duration::from_millis(1), Duration::from_millis(20)),
             max_skew_ms: 20,
+            max_drift_ppm: 0,
+            byzantine: Vec::new(),
+            execution: ExecutionOverrides::default(),
+            expect_congestion: false,
             block_interval_ms: 500,
             base_timeout_ms: 1_000,
         }
@@ -196,6 +227,8 @@ pub enum TraceEvent {
         host: HostId,
         /// Accepted.
         accepted: bool,
+        /// Refused because the destination shard is congested (CS-15).
+        congested: bool,
     },
     /// A fault was applied.
     Fault {
@@ -219,6 +252,14 @@ pub struct Stats {
     pub calls: (u64, u64),
     /// Partitions applied (within a shard, between shards).
     pub partitions: (u64, u64),
+    /// One-way partitions applied.
+    pub one_way: u64,
+    /// Crashes of the validator leading its shard's round (also counted in `crashes`).
+    pub leader_crashes: u64,
+    /// Messages rewritten, withheld or injected by Byzantine validators.
+    pub byzantine_actions: u64,
+    /// Submissions refused because their destination shard was congested.
+    pub congested_refusals: u64,
     /// Hosts crashed and restarted.
     pub crashes: (u64, u64),
     /// Datagrams lost and duplicated below QUIC.
@@ -294,6 +335,7 @@ struct World {
     controls: Rc<RefCell<BTreeMap<HostId, Control<State>>>>,
     counters: Rc<RefCell<Vec<Arc<Mutex<FaultCounts>>>>>,
     incarnations: Rc<RefCell<BTreeMap<HostId, u64>>>,
+    byzantine_actions: Arc<AtomicU64>,
 }
 
 fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
@@ -368,6 +410,23 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         .collect();
     let disk = world.disks.get(&me).cloned().unwrap_or_default();
     let trace = Arc::clone(&world.trace);
+    let adversary = match world.cfg.byzantine.iter().find(|(h, _)| *h == me) {
+        None => None,
+        Some((_, behaviour)) => {
+            let committees = world.genesis.committees().map_err(|e| e.to_string())?;
+            let committee = committees
+                .iter()
+                .find(|c| c.shard() == ShardId(me.0))
+                .cloned()
+                .ok_or("no committee for a Byzantine validator")?;
+            Some(Box::new(Byzantine::new(
+                *behaviour,
+                committee,
+                validator_key(me.0, me.1),
+                Arc::clone(&world.byzantine_actions),
+            )) as Box<dyn Adversary>)
+        }
+    };
     let parts = Parts {
         key: validator_key(me.0, me.1),
         genesis: world.genesis.clone(),
@@ -398,11 +457,19 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
                 },
             );
         })),
+        execution: world.cfg.execution.clone(),
+        adversary,
     };
     let span = 2 * world.cfg.max_skew_ms + 1;
     let skew = (mix(3) % span) as i64 - world.cfg.max_skew_ms as i64;
     let since_epoch = turmoil::since_epoch().map_or(0, |d| d.as_millis() as u64);
-    let clock = TokioClock::new(since_epoch.saturating_add_signed(skew));
+    let drift = if world.cfg.max_drift_ppm == 0 {
+        0
+    } else {
+        let span = 2 * world.cfg.max_drift_ppm + 1;
+        (mix(4) % span) as i64 - world.cfg.max_drift_ppm as i64
+    };
+    let clock = TokioClock::drifting(since_epoch.saturating_add_signed(skew), drift);
     let (control, run) = start_simulated(parts, clock).map_err(|e| format!("{e:#}"))?;
     world.controls.borrow_mut().insert(me, control);
     run.await.map_err(|e| format!("{e:#}").into())
@@ -430,6 +497,7 @@ pub fn run(cfg: &Config) -> Outcome {
         controls: Rc::default(),
         counters: Rc::default(),
         incarnations: Rc::default(),
+        byzantine_actions: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -448,9 +516,26 @@ pub fn run(cfg: &Config) -> Outcome {
         rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x000a_11e7),
         stats: Stats::default(),
         commits: check::Commits::default(),
+        crashed_leaders: BTreeMap::new(),
     };
     let exit = driver.drive(&mut sim, &schedule, &mut wallets);
     let mut stats = driver.stats;
+    stats.byzantine_actions = world.byzantine_actions.load(Ordering::Relaxed);
+    stats.congested_refusals = world
+        .trace
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                TraceEvent::Submitted {
+                    congested: true,
+                    ..
+                }
+            )
+        })
+        .count() as u64;
     let exit = match exit {
         Exit::Ok => {
             let states = world
@@ -483,6 +568,10 @@ pub fn run(cfg: &Config) -> Outcome {
         stats.datagrams.dropped += c.dropped;
         stats.datagrams.duplicated += c.duplicated;
     }
+    let exit = match exit {
+        Exit::Ok => coverage(cfg, &stats).map_or(Exit::Ok, Exit::LivenessFailure),
+        e => e,
+    };
     let trace = world
         .trace
         .lock()
@@ -500,6 +589,43 @@ pub fn run(cfg: &Config) -> Outcome {
         trace_hash: B256::from(*h.finalize().as_bytes()),
         stats,
     }
+}
+
+/// Every kind of fault the configuration asks for must have fired (a scenario whose faults
+/// never happen would pass vacuously); `Some(what did not)` otherwise.
+fn coverage(cfg: &Config, stats: &Stats) -> Option<String> {
+    let f = &cfg.faults;
+    let mut missing = Vec::new();
+    if f.partitions_within > 0 && stats.partitions.0 == 0 {
+        missing.push("partition within a shard");
+    }
+    if f.partitions_between > 0 && cfg.shards > 1 && stats.partitions.1 == 0 {
+        missing.push("partition between shards");
+    }
+    if f.one_way > 0 && stats.one_way == 0 {
+        missing.push("one-way partition");
+    }
+    if f.crashes + f.leader_crashes > 0
+        && (stats.crashes.0 == 0 || stats.crashes.0 != stats.crashes.1)
+    {
+        missing.push("crash and restart");
+    }
+    if f.leader_crashes > 0 && stats.leader_crashes == 0 {
+        missing.push("leader crash");
+    }
+    if f.datagram_drop > 0.0 && stats.datagrams.dropped == 0 {
+        missing.push("datagram loss");
+    }
+    if f.datagram_duplicate > 0.0 && stats.datagrams.duplicated == 0 {
+        missing.push("datagram duplication");
+    }
+    if !cfg.byzantine.is_empty() && stats.byzantine_actions == 0 {
+        missing.push("Byzantine action");
+    }
+    if cfg.expect_congestion && stats.congested_refusals == 0 {
+        missing.push("congestion refusal");
+    }
+    (!missing.is_empty()).then(|| format!("coverage: never fired: {}", missing.join(", ")))
 }
 
 /// A wallet's committed nonce on `host`'s durable state.
@@ -536,6 +662,8 @@ struct Driver<'a> {
     rng: ChaCha20Rng,
     stats: Stats,
     commits: check::Commits,
+    /// The validator each shard's last `CrashLeader` killed, until restarted.
+    crashed_leaders: BTreeMap<u16, HostId>,
 }
 
 impl Driver<'_> {
@@ -609,6 +737,21 @@ impl Driver<'_> {
                     }
                 }
             }
+            Action::PartitionOneWay(a, b) => {
+                for x in a {
+                    for y in b {
+                        sim.partition_oneway(host_name(*x), host_name(*y));
+                    }
+                }
+                self.stats.one_way += 1;
+            }
+            Action::RepairOneWay(a, b) => {
+                for x in a {
+                    for y in b {
+                        sim.repair_oneway(host_name(*x), host_name(*y));
+                    }
+                }
+            }
             Action::Crash(h) => {
                 sim.crash(host_name(*h));
                 self.world.controls.borrow_mut().remove(h);
@@ -617,6 +760,31 @@ impl Driver<'_> {
             Action::Restart(h) => {
                 sim.bounce(host_name(*h));
                 self.stats.crashes.1 += 1;
+            }
+            Action::CrashLeader(shard) => {
+                // The leader of the highest round any live validator of the shard is in.
+                let leader = self
+                    .world
+                    .controls
+                    .borrow()
+                    .iter()
+                    .filter(|(h, _)| h.0 == *shard)
+                    .map(|(_, c)| c.status())
+                    .max_by_key(|s| s.round)
+                    .map(|s| (*shard, s.leader));
+                if let Some(h) = leader {
+                    sim.crash(host_name(h));
+                    self.world.controls.borrow_mut().remove(&h);
+                    self.crashed_leaders.insert(*shard, h);
+                    self.stats.crashes.0 += 1;
+                    self.stats.leader_crashes += 1;
+                }
+            }
+            Action::RestartLeader(shard) => {
+                if let Some(h) = self.crashed_leaders.remove(shard) {
+                    sim.bounce(host_name(h));
+                    self.stats.crashes.1 += 1;
+                }
             }
         }
         push(
@@ -656,6 +824,7 @@ impl Driver<'_> {
                             at_ms: at_ms(),
                             host,
                             accepted: r.is_ok(),
+                            congested: r.as_ref().is_err_and(|e| e.contains("congested")),
                         },
                     );
                 }),
@@ -699,13 +868,14 @@ impl Driver<'_> {
         let Some(w) = wallets.get_mut(i) else {
             return;
         };
-        // A quarter of the cross-shard operations are calls; half of those carry a deadline
+        // `calls` of the cross-shard operations are calls (a quarter by default); half of
+        // those carry a deadline
         // (height 1) that has passed by the time they arrive, so they time out and refund.
         let kind = unit(&mut self.rng);
-        let raw = if cross && kind < 0.125 {
+        let raw = if cross && kind < self.cfg.calls / 2.0 {
             self.stats.calls.1 += 1;
             workload::call(w, to, value, 1, now)
-        } else if cross && kind < 0.25 {
+        } else if cross && kind < self.cfg.calls {
             self.stats.calls.0 += 1;
             workload::call(w, to, value, 0, now)
         } else {

@@ -74,3 +74,40 @@ fn a_fault_that_never_fires_is_a_failure_with_a_replay_line() {
         "{line}"
     );
 }
+
+/// A `stack = "full"` scenario file runs real validators over QUIC on turmoil: its parameters
+/// (stakes, the fault schedule drawn from the seed) are printed first, and a seed passes.
+#[test]
+fn a_full_stack_scenario_file_runs_real_validators() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("small.toml");
+    let text = "name = \"small\"\nstack = \"full\"\n[topology]\nshards = 2\nvalidators = 4\n\
+                [workload]\nuntil_ms = 4000\n[faults]\nwindow_ms = [1000, 4000]\n\
+                partitions_within = 1\n[duration]\nsecs = 12\n";
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    let file = path.display().to_string();
+    let (code, out, err) = shardnet(&["sim", "--scenario-file", &file, "--seeds", "4..5"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("scenario small, seed 4:"), "{out}");
+    assert!(out.contains("stakes [["), "{out}");
+    assert!(out.contains("fault at "), "{out}");
+    assert!(out.contains("small: 1 passed, 0 failed"), "{out}");
+}
+
+/// Names the full-stack library also has run there by default; `--consensus` picks the
+/// consensus simulator's, and its replay line says so.
+#[test]
+fn consensus_flag_selects_the_consensus_library() {
+    let (code, out, _) = shardnet(&[
+        "sim",
+        "--consensus",
+        "--scenario",
+        "leader-crash",
+        "--seeds",
+        "0..1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("scenario leader-crash, seed 0:"), "{out}");
+    assert!(out.contains("crash"), "{out}");
+    assert!(!out.contains("stakes [["), "{out}");
+}

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 #[derive(Parser)]
 #[command(
     name = "shardnet",
@@ -93,18 +95,28 @@ enum Command {
         #[arg(long, default_value_t = 9545)]
         metrics_port: u16,
     },
-    /// Run seeded consensus simulations: a named scenario (or `all`) or a scenario file, over
-    /// a seed range. Exit codes: 0 pass, 1 safety violation, 2 liveness failure (or a fault
-    /// that never fired), 3 nondeterminism, 64 bad arguments or scenario.
+    /// Run seeded simulations over a seed range: full-stack scenarios (real validators over
+    /// QUIC on turmoil) or, with --consensus, the in-process consensus simulator. Exit codes:
+    /// 0 pass, 1 safety violation, 2 liveness failure (or a fault that never fired), 3
+    /// nondeterminism, 64 bad arguments or scenario.
     #[command(group(clap::ArgGroup::new("which").required(true).args(["scenario", "scenario_file"])))]
     Sim {
-        /// A named scenario (embedded; `all` for every one). Names: happy, uneven-stake,
-        /// lossy-network, partition-heal, crash-restart, leader-crash, crash-restart-storm,
+        /// A named scenario (embedded; `all` for every one). Full stack: partition-heal,
+        /// leader-crash, crash-restart-storm, byzantine-equivocation, segment-forger,
+        /// cross-shard-partition, congestion, clock-skew, lossy-network. Consensus simulator
+        /// (also every name with --consensus): happy, uneven-stake, lossy-network,
+        /// partition-heal, crash-restart, leader-crash, crash-restart-storm,
         /// equivocating-leader, byzantine-equivocation, double-voter, twins,
         /// withhold-and-spam, clock-skew, chaos.
         #[arg(long)]
         scenario: Option<String>,
-        /// A scenario TOML file (format: sim-tests/scenarios/README.md).
+        /// Take --scenario from the consensus simulator's library, even where the full-stack
+        /// library has the same name.
+        #[arg(long)]
+        consensus: bool,
+        /// A scenario TOML file: full stack if it says `stack = "full"`
+        /// (sim-tests/fullstack/scenarios/README.md), else the consensus simulator's
+        /// (sim-tests/scenarios/README.md).
         #[arg(long)]
         scenario_file: Option<PathBuf>,
         /// Seeds A..B (B exclusive).
@@ -171,10 +183,14 @@ enum Command {
 fn main() -> ExitCode {
     // `RUST_LOG=info` (or `shardnet_transport=debug`, ...) to see what the node does; quiet
     // (warnings only) by default so the devnet's own output stays readable.
+    // Simulations inject faults on purpose: their validators' warnings are noise unless asked
+    // for (the outcome and `--trace` say what happened).
+    let quiet = std::env::args().nth(1).is_some_and(|a| a == "sim");
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if quiet { "off" } else { "warn" })
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -207,6 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim {
             scenario,
+            consensus,
             scenario_file,
             seeds,
             jobs,
@@ -227,7 +244,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 check_determinism,
                 replay_prefix: "cargo run --profile sim -p shardnet -- sim".into(),
             };
-            Ok(ExitCode::from(shardnet_sim::cli::main(&opts)))
+            let loader = move |source: &Source| sim::load(source, consensus);
+            Ok(ExitCode::from(shardnet_sim::cli::main_with(&opts, &loader)))
         }
         Command::Statetest { path, show } => statetest(&path, show),
         Command::Keygen { out } => keygen(&out),

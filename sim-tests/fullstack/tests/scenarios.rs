@@ -1,0 +1,180 @@
+//! The named full-stack scenarios (`shardnet sim --scenario NAME`): every one loads, runs one
+//! seed in the default suite with every invariant holding and every scheduled fault fired,
+//! and a scenario file that asks for the impossible is refused with the field and the reason.
+//! Sweeps: `cargo run --profile sim -p shardnet -- sim --scenario all --seeds 0..1000 --jobs 2`.
+
+use shardnet_fullstack::scenario::{self, Scenario, ScenarioError};
+use shardnet_fullstack::{Exit, run};
+
+fn one_seed(name: &str, seed: u64) {
+    let s = scenario::named(name).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = s.config(seed);
+    let out = run(&cfg);
+    assert_eq!(out.exit, Exit::Ok, "{name} seed {seed}: {:?}", out.stats);
+}
+
+#[test]
+fn the_library_loads_and_names_match() {
+    let all = scenario::all().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.len(), scenario::names().len());
+    for s in &all {
+        assert!(!s.description.is_empty(), "{}", s.name);
+        assert_eq!(
+            scenario::named(&s.name).map(|n| n.name).ok(),
+            Some(s.name.clone())
+        );
+    }
+    for name in [
+        "partition-heal",
+        "leader-crash",
+        "crash-restart-storm",
+        "byzantine-equivocation",
+        "cross-shard-partition",
+        "congestion",
+        "clock-skew",
+        "lossy-network",
+    ] {
+        assert!(scenario::names().contains(&name), "{name} missing");
+    }
+}
+
+#[test]
+fn partition_heal() {
+    one_seed("partition-heal", 0);
+}
+
+#[test]
+fn leader_crash() {
+    one_seed("leader-crash", 0);
+}
+
+#[test]
+fn crash_restart_storm() {
+    one_seed("crash-restart-storm", 0);
+}
+
+#[test]
+fn byzantine_equivocation() {
+    one_seed("byzantine-equivocation", 0);
+}
+
+#[test]
+fn segment_forger() {
+    one_seed("segment-forger", 0);
+}
+
+#[test]
+fn cross_shard_partition() {
+    one_seed("cross-shard-partition", 0);
+}
+
+#[test]
+fn congestion() {
+    one_seed("congestion", 0);
+}
+
+#[test]
+fn clock_skew() {
+    one_seed("clock-skew", 0);
+}
+
+#[test]
+fn lossy_network() {
+    one_seed("lossy-network", 0);
+}
+
+/// Negative control for the coverage rule: a run that expects congestion where none can
+/// happen (default budgets, light load) fails instead of passing vacuously.
+#[test]
+fn an_expected_fault_that_never_fires_fails_the_run() {
+    let text = r#"
+        name = "no-congestion"
+        stack = "full"
+        [topology]
+        shards = 2
+        validators = 4
+        [workload]
+        until_ms = 4000
+        [expect]
+        congestion = true
+        [duration]
+        secs = 10
+        [faults]
+        window_ms = [1000, 2000]
+    "#;
+    let s = Scenario::from_toml("no-congestion", text).unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&s.config(0));
+    assert!(
+        matches!(&out.exit, Exit::LivenessFailure(m) if m.contains("congestion refusal")),
+        "{:?}",
+        out.exit
+    );
+}
+
+#[test]
+fn impossible_scenarios_are_refused_with_the_field() {
+    let base = "name = \"x\"\nstack = \"full\"\n[topology]\nshards = 2\nvalidators = 4\n";
+    let cases = [
+        (
+            "name = \"x\"\n[topology]\nshards = 2\nvalidators = 4\n",
+            "stack",
+        ),
+        (&format!("{base}[network]\nloss = 1.5\n"), "network"),
+        (
+            &format!("{base}[[byzantine]]\nshard = 5\nbehaviour = \"equivocate\"\n"),
+            "byzantine.shard",
+        ),
+        (
+            &format!(
+                "{base}[[byzantine]]\nshard = 0\nbehaviour = \"equivocate\"\n[[byzantine]]\nshard = 0\nbehaviour = \"double-vote\"\n"
+            ),
+            "two Byzantine validators",
+        ),
+        (
+            &format!("{base}[[byzantine]]\nshard = 0\nvalidator = 9\nbehaviour = \"equivocate\"\n"),
+            "byzantine.validator",
+        ),
+        (
+            &format!("{base}[workload]\nuntil_ms = 99000\n"),
+            "workload.until_ms",
+        ),
+        (
+            &format!("{base}[faults]\nwindow_ms = [5000, 1000]\n"),
+            "faults",
+        ),
+        (&format!("{base}[network]\nsurprise = 1\n"), "unknown field"),
+        (
+            &format!("{base}[[byzantine]]\nshard = 0\nbehaviour = \"be-evil\"\n"),
+            "unknown variant",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = Scenario::from_toml("bad.toml", text)
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"));
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.toml: "), "{msg}");
+        assert!(msg.contains(want), "want `{want}` in `{msg}`");
+    }
+    assert!(matches!(
+        scenario::named("nope"),
+        Err(ScenarioError::Unknown(_))
+    ));
+}
+
+/// A Byzantine validator never holds a third of its shard's stake, whatever the draw.
+#[test]
+fn byzantine_stake_stays_under_a_third() {
+    let s = scenario::named("byzantine-equivocation").unwrap_or_else(|e| panic!("{e}"));
+    for seed in 0..200 {
+        let cfg = s.config(seed);
+        for ((shard, v), _) in &cfg.byzantine {
+            let stakes = &cfg.stakes[usize::from(*shard)];
+            let total: u64 = stakes.iter().sum();
+            assert!(
+                3 * stakes[usize::from(*v)] < total,
+                "seed {seed}: {stakes:?}"
+            );
+        }
+    }
+}
