@@ -55,6 +55,24 @@ pub struct MemoryOutbox {
     segments: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<[u8; 13], LaneSegment>>>,
 }
 
+impl MemoryOutbox {
+    /// What it holds: each segment's lane and first and last sequence, in lane and sequence
+    /// order (for simulations' invariant checks, CS-I4).
+    pub fn held(&self) -> Vec<(LaneId, u64, u64)> {
+        self.segments
+            .lock()
+            .map(|map| {
+                map.values()
+                    .filter_map(|s| {
+                        let (first, last) = (s.messages.first()?, s.messages.last()?);
+                        Some((first.lane, first.sequence, last.sequence))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl OutboxStore for MemoryOutbox {
     fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
         let mut map = self

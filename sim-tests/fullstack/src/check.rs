@@ -1,7 +1,11 @@
 //! Invariants of a full-stack run, read from the trace and from every host's durable state.
 //!
 //! - Safety, after every step: no two validators of a shard commit different blocks at a
-//!   height, and none executes a committed block to a different state root.
+//!   height, and none executes a committed block to a different state root. After every step
+//!   in which a block was committed, the lanes ([`Lanes`]): no validator's executed sequence of
+//!   a lane ever decreases or exceeds what the source emitted (CS-I1: with sequence-checked
+//!   execution, exactly once and in order), and every source validator's outbox still holds
+//!   every message its state emitted that no destination validator has executed (CS-I4).
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
 //!   the shard's head and at the state root the others had at its height; every workload
 //!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
@@ -71,6 +75,83 @@ impl Commits {
     /// The executed state root recorded at (shard, height).
     pub fn root(&self, shard: u16, height: u64) -> Option<B256> {
         self.first.get(&(shard, height)).and_then(|e| e.2)
+    }
+}
+
+/// Per-step lane invariants (CS-I1, CS-I4), from every host's durable state and outbox.
+#[derive(Debug, Default)]
+pub struct Lanes {
+    /// Per (destination host, lane): the executed sequence last seen.
+    executed: BTreeMap<(HostId, LaneId), u64>,
+    /// Per lane: the most any source validator was ever seen to have emitted.
+    emitted: BTreeMap<LaneId, u64>,
+}
+
+impl Lanes {
+    /// Checks every lane between `shards` shards; `hosts` gives each host's durable state and
+    /// the `(lane, first, last)` ranges its outbox holds.
+    pub fn check<G: std::ops::Deref<Target = MemoryStore>>(
+        &mut self,
+        shards: u16,
+        hosts: &BTreeMap<HostId, (G, Vec<(LaneId, u64, u64)>)>,
+    ) -> Result<(), String> {
+        let lanes: Vec<LaneId> = (0..shards)
+            .flat_map(|s| {
+                (0..shards).filter(move |d| *d != s).flat_map(move |d| {
+                    [LaneClass::Request, LaneClass::Response].map(|class| LaneId {
+                        source: ShardId(s),
+                        destination: ShardId(d),
+                        class,
+                    })
+                })
+            })
+            .collect();
+        let read = |state: &MemoryStore, slot: U256| -> u64 {
+            system_slot(state, slot).try_into().unwrap_or(u64::MAX)
+        };
+        for lane in &lanes {
+            for (_, (state, _)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
+                let out = read(state, slots::outbound(lane));
+                let seen = self.emitted.entry(*lane).or_insert(0);
+                *seen = (*seen).max(out);
+            }
+        }
+        for lane in &lanes {
+            let emitted = self.emitted.get(lane).copied().unwrap_or(0);
+            let mut covered = 0;
+            for (host, (state, _)) in hosts.iter().filter(|(h, _)| h.0 == lane.destination.0) {
+                let done = read(state, slots::inbound(lane));
+                let last = self.executed.entry((*host, *lane)).or_insert(0);
+                if done < *last {
+                    return Err(format!(
+                        "CS-I1: {host:?} executed lane {lane:?} up to {done} after {last}"
+                    ));
+                }
+                if done > emitted {
+                    return Err(format!(
+                        "CS-I1: {host:?} executed lane {lane:?} up to {done}, but the source emitted only {emitted}"
+                    ));
+                }
+                *last = done;
+                covered = covered.max(done);
+            }
+            // CS-I4: every message emitted and not yet executed anywhere is still held.
+            for (host, (state, held)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
+                let out = read(state, slots::outbound(lane));
+                let mut next = covered + 1;
+                for (_, first, last) in held.iter().filter(|(l, _, _)| l == lane) {
+                    if *first <= next && *last >= next {
+                        next = last + 1;
+                    }
+                }
+                if next <= out {
+                    return Err(format!(
+                        "CS-I4: {host:?} emitted lane {lane:?} up to {out} but its outbox lost message {next}, which no destination validator executed (executed up to {covered})"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +315,62 @@ mod tests {
             matches!(&exit, Exit::SafetyViolation(m) if m.contains("CS-I2")),
             "{exit:?}"
         );
+    }
+
+    fn lane_state(outbound: &[(LaneId, u64)], inbound: &[(LaneId, u64)]) -> MemoryStore {
+        use shardnet_exec::StateStore;
+        use shardnet_exec::store::ChangeSet;
+        let mut store = MemoryStore::new();
+        let mut changes = ChangeSet::default();
+        let sys = hash_address(&CROSS_SHARD);
+        for (lane, n) in outbound {
+            changes
+                .storage
+                .insert((sys, hash_slot(&slots::outbound(lane))), U256::from(*n));
+        }
+        for (lane, n) in inbound {
+            changes
+                .storage
+                .insert((sys, hash_slot(&slots::inbound(lane))), U256::from(*n));
+        }
+        store.apply(&changes).unwrap();
+        store
+    }
+
+    #[test]
+    fn lanes_catch_over_execution_regression_and_lost_outbox_messages() {
+        let lane = LaneId {
+            source: ShardId(0),
+            destination: ShardId(1),
+            class: LaneClass::Request,
+        };
+        let check = |lanes: &mut Lanes, emitted: u64, held: Vec<(LaneId, u64, u64)>, done: u64| {
+            let hosts = BTreeMap::from([
+                (
+                    (0, 0),
+                    (Box::new(lane_state(&[(lane, emitted)], &[])), held),
+                ),
+                (
+                    (1, 0),
+                    (Box::new(lane_state(&[], &[(lane, done)])), Vec::new()),
+                ),
+            ]);
+            lanes.check(2, &hosts)
+        };
+        let mut lanes = Lanes::default();
+        // 5 emitted, 2 executed, 3..=5 held: fine.
+        assert!(check(&mut lanes, 5, vec![(lane, 1, 2), (lane, 3, 5)], 2).is_ok());
+        // Executed 4 and pruned 1..=4: fine.
+        assert!(check(&mut lanes, 5, vec![(lane, 5, 5)], 4).is_ok());
+        // The destination goes back to 3: CS-I1.
+        let e = check(&mut lanes, 5, vec![(lane, 5, 5)], 3).unwrap_err();
+        assert!(e.contains("CS-I1") && e.contains("after 4"), "{e}");
+        // More executed than ever emitted: CS-I1.
+        let e = check(&mut Lanes::default(), 5, vec![], 6).unwrap_err();
+        assert!(e.contains("CS-I1") && e.contains("emitted only 5"), "{e}");
+        // Message 3 pruned though only 2 were executed: CS-I4.
+        let e = check(&mut Lanes::default(), 5, vec![(lane, 4, 5)], 2).unwrap_err();
+        assert!(e.contains("CS-I4") && e.contains("message 3"), "{e}");
     }
 
     #[test]

@@ -516,6 +516,7 @@ pub fn run(cfg: &Config) -> Outcome {
         rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x000a_11e7),
         stats: Stats::default(),
         commits: check::Commits::default(),
+        lanes: check::Lanes::default(),
         crashed_leaders: BTreeMap::new(),
     };
     let exit = driver.drive(&mut sim, &schedule, &mut wallets);
@@ -662,6 +663,7 @@ struct Driver<'a> {
     rng: ChaCha20Rng,
     stats: Stats,
     commits: check::Commits,
+    lanes: check::Lanes,
     /// The validator each shard's last `CrashLeader` killed, until restarted.
     crashed_leaders: BTreeMap<u16, HostId>,
 }
@@ -677,6 +679,7 @@ impl Driver<'_> {
         let mut next_tx = Duration::from_millis(500);
         let mut next_resubmit = RESUBMIT_EVERY;
         let mut healed = false;
+        let mut seen = 0;
         while sim.elapsed() < self.cfg.duration {
             let now = sim.elapsed();
             while let Some((at, action)) = schedule.get(next_fault)
@@ -705,8 +708,26 @@ impl Driver<'_> {
                 .trace
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            let committed = trace
+                .get(seen..)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| matches!(e, TraceEvent::Commit { .. }));
+            seen = trace.len();
             if let Err(e) = self.commits.check(&trace) {
                 return Exit::SafetyViolation(e);
+            }
+            drop(trace);
+            if committed && self.cfg.shards > 1 {
+                let hosts: BTreeMap<_, _> = self
+                    .world
+                    .disks
+                    .iter()
+                    .map(|(h, d)| (*h, (d.state.lock(), d.outbox.held())))
+                    .collect();
+                if let Err(e) = self.lanes.check(self.cfg.shards, &hosts) {
+                    return Exit::SafetyViolation(e);
+                }
             }
         }
         Exit::Ok
