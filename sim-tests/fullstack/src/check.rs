@@ -78,6 +78,9 @@ impl Commits {
     }
 }
 
+/// What an outbox holds: each segment's lane, first and last sequence.
+pub type Held = Vec<(LaneId, u64, u64)>;
+
 /// Per-step lane invariants (CS-I1, CS-I4), from every host's durable state and outbox.
 #[derive(Debug, Default)]
 pub struct Lanes {
@@ -93,7 +96,7 @@ impl Lanes {
     pub fn check<G: std::ops::Deref<Target = MemoryStore>>(
         &mut self,
         shards: u16,
-        hosts: &BTreeMap<HostId, (G, Vec<(LaneId, u64, u64)>)>,
+        hosts: &BTreeMap<HostId, (G, Held)>,
     ) -> Result<(), String> {
         let lanes: Vec<LaneId> = (0..shards)
             .flat_map(|s| {
