@@ -3,7 +3,7 @@
 //! - Safety, after every step: no two validators of a shard commit different blocks at a
 //!   height, and none executes a committed block to a different state root. After every step
 //!   in which a block was committed, the lanes ([`Lanes`]): no validator's executed sequence of
-//!   a lane ever decreases or exceeds what the source emitted (CS-I1: with sequence-checked
+//!   a lane ever decreases or exceeds what the source's final blocks emitted (CS-I1: with sequence-checked
 //!   execution, exactly once and in order), and every source validator's outbox still holds
 //!   every message its state emitted that no destination validator has executed (CS-I4).
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
@@ -113,10 +113,20 @@ impl Lanes {
             system_slot(state, slot).try_into().unwrap_or(u64::MAX)
         };
         for lane in &lanes {
-            for (_, (state, _)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
+            // What the source's final blocks emitted: what a source validator's state says,
+            // or what its outbox holds (it records a committed block's segments before
+            // applying its state, so a validator that died in between holds messages its
+            // state does not show, and will push them: they are final all the same).
+            for (_, (state, held)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
                 let out = read(state, slots::outbound(lane));
+                let held_last = held
+                    .iter()
+                    .filter(|(l, _, _)| l == lane)
+                    .map(|(_, _, last)| *last)
+                    .max()
+                    .unwrap_or(0);
                 let seen = self.emitted.entry(*lane).or_insert(0);
-                *seen = (*seen).max(out);
+                *seen = (*seen).max(out).max(held_last);
             }
         }
         for lane in &lanes {

@@ -31,6 +31,8 @@ pub enum Action {
     Restart(HostId),
     /// Kill whoever leads the shard's current round (as its live validators see it).
     CrashLeader(u16),
+    /// The host dies inside its next state persist; the write lands or not.
+    ArmTornCrash(HostId, bool),
     /// Start the validator the last `CrashLeader` of the shard killed.
     RestartLeader(u16),
 }
@@ -49,6 +51,9 @@ pub struct FaultPlan {
     pub crashes: usize,
     /// Crash + restart pairs of whoever leads the shard's round at the time.
     pub leader_crashes: usize,
+    /// Crashes in the middle of a state persist (+ restart): armed at a random time, they
+    /// happen at the host's next commit.
+    pub torn_crashes: usize,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
     /// Probability that a datagram is sent twice.
@@ -65,6 +70,7 @@ impl FaultPlan {
         one_way: 0,
         crashes: 0,
         leader_crashes: 0,
+        torn_crashes: 0,
         datagram_drop: 0.0,
         datagram_duplicate: 0.0,
         fault_ms: (0, 0),
@@ -116,38 +122,51 @@ pub fn schedule(
         }
     }
     // Crashes: at most one host of a shard down at a time (a later overlapping draw is moved
-    // to the end of the previous one's outage, or dropped if that leaves no room).
+    // to the end of the previous one's outage, or dropped if that leaves no room). The kinds
+    // take turns, so that a crowded window does not starve the last kind.
     let mut down_until = vec![0u64; usize::from(shards)];
-    for _ in 0..plan.crashes {
-        let (a, b) = interval(&mut rng);
-        let s = below(&mut rng, usize::from(shards)) as u16;
-        let v = below(&mut rng, usize::from(validators)) as u16;
-        let Some(free) = down_until.get_mut(usize::from(s)) else {
-            continue;
-        };
-        let len = b - a;
-        let a = a.max(Duration::from_millis(*free + 500));
-        if a + len > Duration::from_millis(end) {
-            continue;
+    let kinds = plan.crashes.max(plan.leader_crashes).max(plan.torn_crashes);
+    for i in 0..kinds {
+        for kind in 0..3 {
+            let count = [plan.crashes, plan.leader_crashes, plan.torn_crashes][kind];
+            if i >= count {
+                continue;
+            }
+            // A draw that finds no room is drawn again (up to 8 times), so that a crowded
+            // window still gets every kind of crash it asks for.
+            for _ in 0..8 {
+                let (a, b) = interval(&mut rng);
+                let s = below(&mut rng, usize::from(shards)) as u16;
+                let v = if kind == 1 {
+                    0
+                } else {
+                    below(&mut rng, usize::from(validators)) as u16
+                };
+                let lands = kind == 2 && below(&mut rng, 2) == 1;
+                let Some(free) = down_until.get_mut(usize::from(s)) else {
+                    break;
+                };
+                // A torn crash waits for the host's next commit: arm it for at least 2 s.
+                let len = if kind == 2 {
+                    (b - a).max(Duration::from_secs(2))
+                } else {
+                    b - a
+                };
+                let a = a.max(Duration::from_millis(*free + 500));
+                if a + len > Duration::from_millis(end) {
+                    continue;
+                }
+                *free = (a + len).as_millis() as u64;
+                let (down, up) = match kind {
+                    0 => (Action::Crash((s, v)), Action::Restart((s, v))),
+                    1 => (Action::CrashLeader(s), Action::RestartLeader(s)),
+                    _ => (Action::ArmTornCrash((s, v), lands), Action::Restart((s, v))),
+                };
+                out.push((a, down));
+                out.push((a + len, up));
+                break;
+            }
         }
-        *free = (a + len).as_millis() as u64;
-        out.push((a, Action::Crash((s, v))));
-        out.push((a + len, Action::Restart((s, v))));
-    }
-    for _ in 0..plan.leader_crashes {
-        let (a, b) = interval(&mut rng);
-        let s = below(&mut rng, usize::from(shards)) as u16;
-        let Some(free) = down_until.get_mut(usize::from(s)) else {
-            continue;
-        };
-        let len = b - a;
-        let a = a.max(Duration::from_millis(*free + 500));
-        if a + len > Duration::from_millis(end) {
-            continue;
-        }
-        *free = (a + len).as_millis() as u64;
-        out.push((a, Action::CrashLeader(s)));
-        out.push((a + len, Action::RestartLeader(s)));
     }
     out.sort_by_key(|(at, _)| *at);
     out

@@ -17,10 +17,12 @@
 //! are TOML data ([`scenario`]; the named ones in `sim-tests/fullstack/scenarios/`), run by
 //! `shardnet sim` through [`scenario::FullStack`].
 //!
-//! Not in the harness (yet): contracts with callbacks (the workload's calls target wallets),
-//! twins (one key on two hosts: the consensus simulator has them), disk faults, and torn
-//! crashes (a crash lands between two steps, and the app flushes inside the commit that
-//! applies a block, so `FaultyStore` never holds unflushed batches then).
+//! Crashes land between two steps (the app flushes inside the commit that applies a block, so
+//! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
+//! a host's next state persist ([`storage::SharedStore::arm_torn_crash`]): the write lands or
+//! not and the host dies before its ledger entry. Not in the harness (yet): contracts with
+//! callbacks (the workload's calls target wallets), twins (one key on two hosts: the
+//! consensus simulator has them), and disk faults other than crashes.
 
 pub mod byzantine;
 pub mod check;
@@ -148,6 +150,7 @@ impl Config {
                 one_way: 0,
                 crashes: 2,
                 leader_crashes: 0,
+                torn_crashes: 0,
                 datagram_drop: 0.01,
                 datagram_duplicate: 0.01,
                 fault_ms: (1_000, 4_000),
@@ -256,6 +259,8 @@ pub struct Stats {
     pub one_way: u64,
     /// Crashes of the validator leading its shard's round (also counted in `crashes`).
     pub leader_crashes: u64,
+    /// Crashes in the middle of a state persist (happened, restarted).
+    pub torn_crashes: (u64, u64),
     /// Messages rewritten, withheld or injected by Byzantine validators.
     pub byzantine_actions: u64,
     /// Submissions refused because their destination shard was congested.
@@ -470,9 +475,14 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         (mix(4) % span) as i64 - world.cfg.max_drift_ppm as i64
     };
     let clock = TokioClock::drifting(since_epoch.saturating_add_signed(skew), drift);
+    let torn_before = disk.state.torn_crashes();
     let (control, run) = start_simulated(parts, clock).map_err(|e| format!("{e:#}"))?;
     world.controls.borrow_mut().insert(me, control);
-    run.await.map_err(|e| format!("{e:#}").into())
+    match run.await {
+        // A torn crash (`storage`): the process died mid-persist; the harness restarts it.
+        Err(_) if disk.state.torn_crashes() > torn_before => Ok(()),
+        r => r.map_err(|e| format!("{e:#}").into()),
+    }
 }
 
 /// Runs one seeded simulation to the end (or to the first safety violation).
@@ -518,10 +528,12 @@ pub fn run(cfg: &Config) -> Outcome {
         commits: check::Commits::default(),
         lanes: check::Lanes::default(),
         crashed_leaders: BTreeMap::new(),
+        torn_armed: std::collections::BTreeSet::new(),
     };
     let exit = driver.drive(&mut sim, &schedule, &mut wallets);
     let mut stats = driver.stats;
     stats.byzantine_actions = world.byzantine_actions.load(Ordering::Relaxed);
+    stats.torn_crashes.0 = world.disks.values().map(|d| d.state.torn_crashes()).sum();
     stats.congested_refusals = world
         .trace
         .lock()
@@ -614,6 +626,11 @@ fn coverage(cfg: &Config, stats: &Stats) -> Option<String> {
     if f.leader_crashes > 0 && stats.leader_crashes == 0 {
         missing.push("leader crash");
     }
+    if f.torn_crashes > 0
+        && (stats.torn_crashes.0 == 0 || stats.torn_crashes.0 != stats.torn_crashes.1)
+    {
+        missing.push("crash in the middle of a persist");
+    }
     if f.datagram_drop > 0.0 && stats.datagrams.dropped == 0 {
         missing.push("datagram loss");
     }
@@ -666,6 +683,8 @@ struct Driver<'a> {
     lanes: check::Lanes,
     /// The validator each shard's last `CrashLeader` killed, until restarted.
     crashed_leaders: BTreeMap<u16, HostId>,
+    /// Hosts armed for a torn crash, until their scheduled restart.
+    torn_armed: std::collections::BTreeSet<HostId>,
 }
 
 impl Driver<'_> {
@@ -778,9 +797,24 @@ impl Driver<'_> {
                 self.world.controls.borrow_mut().remove(h);
                 self.stats.crashes.0 += 1;
             }
+            Action::Restart(h) if self.torn_armed.remove(h) => {
+                let disk = self.world.disks.get(h);
+                // Armed but never persisted since (cut off, or idle): no crash to recover from.
+                if disk.is_some_and(|d| !d.state.disarm()) {
+                    self.world.controls.borrow_mut().remove(h);
+                    sim.bounce(host_name(*h));
+                    self.stats.torn_crashes.1 += 1;
+                }
+            }
             Action::Restart(h) => {
                 sim.bounce(host_name(*h));
                 self.stats.crashes.1 += 1;
+            }
+            Action::ArmTornCrash(h, lands) => {
+                if let Some(d) = self.world.disks.get(h) {
+                    d.state.arm_torn_crash(*lands);
+                    self.torn_armed.insert(*h);
+                }
             }
             Action::CrashLeader(shard) => {
                 // The leader of the highest round any live validator of the shard is in.

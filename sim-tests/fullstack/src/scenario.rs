@@ -185,6 +185,7 @@ struct Faults {
     one_way: usize,
     crashes: usize,
     leader_crashes: usize,
+    torn_crashes: usize,
 }
 
 impl Default for Faults {
@@ -197,6 +198,7 @@ impl Default for Faults {
             one_way: 0,
             crashes: 0,
             leader_crashes: 0,
+            torn_crashes: 0,
         }
     }
 }
@@ -472,6 +474,7 @@ impl Scenario {
             one_way: f.faults.one_way,
             crashes: f.faults.crashes,
             leader_crashes: f.faults.leader_crashes,
+            torn_crashes: f.faults.torn_crashes,
             datagram_drop: f.network.loss,
             datagram_duplicate: f.network.duplicate,
             fault_ms: (f.faults.length_ms[0], f.faults.length_ms[1]),

@@ -4,6 +4,7 @@
 //! [`MemoryLedger`]. The harness reads the durable state to check invariants.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use alloy_primitives::{B256, Bytes, U256};
@@ -13,15 +14,46 @@ use shardnet_exec::{FaultyStore, MemoryStore, StateStore, StateView};
 use shardnet_node::ledger::LedgerError;
 use shardnet_node::validator::LedgerStore;
 
+/// The error a torn crash reports to the dying validator (which stops on any store error).
+pub const TORN_CRASH: &str = "simulated crash in the middle of a persist";
+
 /// An in-memory state shared by clones: the durable medium under a host's [`FaultyStore`],
-/// kept by the harness across incarnations.
+/// kept by the harness across incarnations. It can be armed to crash its host in the middle
+/// of the next persist ([`SharedStore::arm_torn_crash`]).
 #[derive(Clone, Debug, Default)]
-pub struct SharedStore(Arc<Mutex<MemoryStore>>);
+pub struct SharedStore {
+    state: Arc<Mutex<MemoryStore>>,
+    /// Armed: the next `apply` is a crash, after (`true`) or instead of (`false`) the write.
+    torn: Arc<Mutex<Option<bool>>>,
+    /// Torn crashes that happened.
+    torn_fired: Arc<AtomicU64>,
+}
 
 impl SharedStore {
     /// The state, locked (a poisoned lock still holds a consistent state: `apply` is one call).
     pub fn lock(&self) -> MutexGuard<'_, MemoryStore> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The host dies inside its next state persist: the write lands (`lands`) or not, then the
+    /// process is gone before anything else it would have written after it (its ledger entry,
+    /// its next safety record). Atomic like the sled batch it stands for: all or nothing.
+    pub fn arm_torn_crash(&self, lands: bool) {
+        *self.torn.lock().unwrap_or_else(PoisonError::into_inner) = Some(lands);
+    }
+
+    /// Disarms a crash that has not happened; whether one was armed.
+    pub fn disarm(&self) -> bool {
+        self.torn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .is_some()
+    }
+
+    /// How many torn crashes happened.
+    pub fn torn_crashes(&self) -> u64 {
+        self.torn_fired.load(Ordering::Relaxed)
     }
 }
 
@@ -48,7 +80,21 @@ impl StateView for SharedStore {
 
 impl StateStore for SharedStore {
     fn apply(&mut self, changes: &ChangeSet) -> Result<(), StoreError> {
-        self.lock().apply(changes)
+        let torn = self
+            .torn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match torn {
+            None => self.lock().apply(changes),
+            Some(lands) => {
+                if lands {
+                    self.lock().apply(changes)?;
+                }
+                self.torn_fired.fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Io(TORN_CRASH.into()))
+            }
+        }
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
