@@ -2,9 +2,9 @@
 //! validators (the production event loop, consensus core, revm executor and cross-shard relay)
 //! as turmoil hosts, talking real QUIC and TLS through [`SimUdpSocket`], with virtual time,
 //! in-memory disks with crash semantics ([`storage`]), a seeded workload of intra- and
-//! cross-shard transfers and cross-shard calls (some with a deadline that expires: CS-12)
-//! ([`workload`]), a seeded fault schedule ([`faults`]) and invariants
-//! ([`check`]) after every step and at the end.
+//! cross-shard transfers, cross-shard calls (some with a deadline that expires: CS-12) and
+//! Solidity contract calls with callbacks ([`workload`]), a seeded fault schedule
+//! ([`faults`]) and invariants ([`check`]) after every step and at the end.
 //!
 //! [`run`] maps a [`Config`] (its seed above all) to an [`Outcome`]: the [`Exit`] class, the
 //! trace and its hash, and counters. The same seed replays the same trace, given the same
@@ -20,9 +20,11 @@
 //! Crashes land between two steps (the app flushes inside the commit that applies a block, so
 //! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
 //! a host's next state persist ([`storage::SharedStore::arm_torn_crash`]): the write lands or
-//! not and the host dies before its ledger entry. Not in the harness (yet): contracts with
-//! callbacks (the workload's calls target wallets), twins (one key on two hosts: the
-//! consensus simulator has them), and disk faults other than crashes.
+//! not and the host dies before its ledger entry. The workload also deploys the example
+//! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
+//! reverting), checking at the end that every contract call ran exactly one callback. Not in
+//! the harness (yet): twins (one key on two hosts: the consensus simulator has them), and disk
+//! faults other than crashes.
 
 pub mod byzantine;
 pub mod check;
@@ -39,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, UNIX_EPOCH};
 
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use shardnet_exec::store::hash_address;
@@ -96,6 +98,11 @@ pub struct Config {
     /// Share of the cross-shard operations that are calls (half of them with a deadline that
     /// has passed by the time they arrive: CS-12).
     pub calls: f64,
+    /// Share of the cross-shard operations that call the example `Caller` contract on the
+    /// sender's shard, which calls a `Callee` on another shard (a third of them a reverting
+    /// one) and takes the answer in its callback. The contracts are deployed on every shard
+    /// at the start when this is positive.
+    pub contract_calls: f64,
     /// Faults to inject.
     pub faults: FaultPlan,
     /// turmoil's tick: the resolution of simulated time (timers and deliveries). 2 ms: a
@@ -144,6 +151,7 @@ impl Config {
             tx_every: Duration::from_millis(50),
             cross_shard: 0.35,
             calls: 0.25,
+            contract_calls: 0.15,
             faults: FaultPlan {
                 partitions_within: 2,
                 partitions_between: 1,
@@ -253,6 +261,9 @@ pub struct Stats {
     pub transfers: (u64, u64),
     /// Cross-shard calls signed (without a deadline, with one already past: CS-12).
     pub calls: (u64, u64),
+    /// Contract calls signed (`Caller.callPing`, `Caller.callFail`), and the callbacks the
+    /// `Caller`s ran by the end.
+    pub contract_calls: (u64, u64, u64),
     /// Partitions applied (within a shard, between shards).
     pub partitions: (u64, u64),
     /// One-way partitions applied.
@@ -490,6 +501,20 @@ pub fn run(cfg: &Config) -> Outcome {
     let mut sim = builder(cfg).build();
     let map = ShardMap::new(cfg.shards, ShardMapScheme::LowBits);
     let mut wallets = workload::wallets(&map, cfg.shards, cfg.wallets_per_shard);
+    // The example contracts' deployers, one per shard, after the wallets.
+    let contracts: Vec<(Address, Address)> = if cfg.contract_calls > 0.0 && cfg.shards > 1 {
+        (0..cfg.shards)
+            .map(|s| {
+                let d = workload::deployer(&map, ShardId(s), 100_000 + 10_000 * u64::from(s));
+                let pair = (d.account.address.create(0), d.account.address.create(1));
+                wallets.push(d);
+                pair
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let deployers = wallets.len() - contracts.len()..wallets.len();
     let genesis = genesis(cfg, &wallets);
     let supply = genesis
         .accounts
@@ -527,6 +552,8 @@ pub fn run(cfg: &Config) -> Outcome {
         stats: Stats::default(),
         commits: check::Commits::default(),
         lanes: check::Lanes::default(),
+        contracts: contracts.clone(),
+        deployers,
         crashed_leaders: BTreeMap::new(),
         torn_armed: std::collections::BTreeSet::new(),
     };
@@ -581,8 +608,11 @@ pub fn run(cfg: &Config) -> Outcome {
         stats.datagrams.dropped += c.dropped;
         stats.datagrams.duplicated += c.duplicated;
     }
+    stats.contract_calls.2 = callbacks(&world, &contracts);
     let exit = match exit {
-        Exit::Ok => coverage(cfg, &stats).map_or(Exit::Ok, Exit::LivenessFailure),
+        Exit::Ok => answered(cfg, &stats)
+            .or_else(|| coverage(cfg, &stats).map(Exit::LivenessFailure))
+            .unwrap_or(Exit::Ok),
         e => e,
     };
     let trace = world
@@ -602,6 +632,51 @@ pub fn run(cfg: &Config) -> Outcome {
         trace_hash: B256::from(*h.finalize().as_bytes()),
         stats,
     }
+}
+
+/// The callbacks the `Caller`s ran (`answers`, storage slot 3 of `Examples.sol`'s `Caller`),
+/// on each shard's most advanced validator.
+fn callbacks(world: &World, contracts: &[(Address, Address)]) -> u64 {
+    contracts
+        .iter()
+        .enumerate()
+        .map(|(s, (caller, _))| {
+            world
+                .disks
+                .iter()
+                .filter(|(h, _)| usize::from(h.0) == s)
+                .map(|(_, d)| d.state.lock())
+                .max_by_key(|st| st.meta().map(|m| m.height).unwrap_or(0))
+                .and_then(|st| {
+                    st.storage(
+                        &hash_address(caller),
+                        &shardnet_exec::store::hash_slot(&U256::from(3)),
+                    )
+                    .ok()
+                })
+                .map_or(0, |v| u64::try_from(v).unwrap_or(u64::MAX))
+        })
+        .sum()
+}
+
+/// Every contract call got exactly one callback (CS-11, CS-13: each call is answered, and the
+/// answer runs the caller's callback). Every workload transaction is committed by then (else
+/// the run already failed); a congested lane may refuse a `Caller`'s send (`LaneFull`, which
+/// reverts its transaction), so with congestion parameters fewer answers are allowed, never
+/// more.
+fn answered(cfg: &Config, stats: &Stats) -> Option<Exit> {
+    let (ping, fail, answers) = stats.contract_calls;
+    let calls = ping + fail;
+    let ok = if cfg.execution.congestion.is_some() {
+        answers <= calls
+    } else {
+        answers == calls
+    };
+    (!ok).then(|| {
+        Exit::SafetyViolation(format!(
+            "callbacks: {calls} contract calls committed, {answers} callbacks ran"
+        ))
+    })
 }
 
 /// Every kind of fault the configuration asks for must have fired (a scenario whose faults
@@ -681,6 +756,10 @@ struct Driver<'a> {
     stats: Stats,
     commits: check::Commits,
     lanes: check::Lanes,
+    /// Per shard, the example `Caller` and `Callee` (empty without contract calls).
+    contracts: Vec<(Address, Address)>,
+    /// Indices of the deployers among the wallets.
+    deployers: std::ops::Range<usize>,
     /// The validator each shard's last `CrashLeader` killed, until restarted.
     crashed_leaders: BTreeMap<u16, HostId>,
     /// Hosts armed for a torn crash, until their scheduled restart.
@@ -699,8 +778,13 @@ impl Driver<'_> {
         let mut next_resubmit = RESUBMIT_EVERY;
         let mut healed = false;
         let mut seen = 0;
+        let mut deployed = false;
         while sim.elapsed() < self.cfg.duration {
             let now = sim.elapsed();
+            if !deployed && now >= Duration::from_millis(300) {
+                self.deploy(wallets, now);
+                deployed = true;
+            }
             while let Some((at, action)) = schedule.get(next_fault)
                 && *at <= now
             {
@@ -864,7 +948,7 @@ impl Driver<'_> {
     }
 
     /// Sends `raw` to every live validator of `shard`.
-    fn submit(&self, shard: u16, raw: &alloy_primitives::Bytes) {
+    fn submit(&self, shard: u16, raw: &Bytes) {
         for (host, control) in self.world.controls.borrow().iter() {
             if host.0 != shard {
                 continue;
@@ -927,7 +1011,46 @@ impl Driver<'_> {
         // those carry a deadline
         // (height 1) that has passed by the time they arrive, so they time out and refund.
         let kind = unit(&mut self.rng);
-        let raw = if cross && kind < self.cfg.calls / 2.0 {
+        let to_shard = self.world.genesis.shard_map.home(&to).0;
+        let contract = match (
+            self.contracts.get(usize::from(w.shard.0)),
+            self.contracts.get(usize::from(to_shard)),
+        ) {
+            (Some((caller, _)), Some((_, callee))) => Some((*caller, *callee)),
+            _ => None,
+        };
+        let raw = if let Some((caller, callee)) = contract
+            && cross
+            && kind >= self.cfg.calls
+            && kind < self.cfg.calls + self.cfg.contract_calls
+        {
+            let value = U256::from(1 + below(&mut self.rng, 1_000));
+            let input = if unit(&mut self.rng) < 1.0 / 3.0 {
+                self.stats.contract_calls.1 += 1;
+                workload::abi_call(
+                    "callFail(address,uint256)",
+                    &[workload::word_address(callee), workload::word_u256(value)],
+                )
+            } else {
+                self.stats.contract_calls.0 += 1;
+                workload::abi_call(
+                    "callPing(address,uint256,uint256)",
+                    &[
+                        workload::word_address(callee),
+                        workload::word_u256(U256::from(1 + below(&mut self.rng, 100))),
+                        workload::word_u256(value),
+                    ],
+                )
+            };
+            workload::contract_tx(
+                w,
+                Some(caller),
+                input,
+                U256::ZERO,
+                workload::CONTRACT_CALL_GAS,
+                now,
+            )
+        } else if cross && kind < self.cfg.calls / 2.0 {
             self.stats.calls.1 += 1;
             workload::call(w, to, value, 1, now)
         } else if cross && kind < self.cfg.calls {
@@ -945,6 +1068,46 @@ impl Driver<'_> {
             return;
         };
         self.submit(w.shard.0, &raw);
+    }
+
+    /// Each shard's deployer creates its `Caller` (nonce 0) and `Callee` (nonce 1) and funds
+    /// the `Caller` with 100 ether for the values and prepaid gas of its calls.
+    fn deploy(&self, wallets: &mut [Wallet], now: Duration) {
+        for (i, (caller, _)) in self.deployers.clone().zip(self.contracts.clone()) {
+            let Some(w) = wallets.get_mut(i) else {
+                continue;
+            };
+            let txs = [
+                workload::contract_tx(
+                    w,
+                    None,
+                    workload::bytecode("Caller"),
+                    U256::ZERO,
+                    3_000_000,
+                    now,
+                ),
+                workload::contract_tx(
+                    w,
+                    None,
+                    workload::bytecode("Callee"),
+                    U256::ZERO,
+                    3_000_000,
+                    now,
+                ),
+                workload::contract_tx(
+                    w,
+                    Some(caller),
+                    Bytes::new(),
+                    U256::from(100u64) * U256::from(10u64).pow(U256::from(18)),
+                    100_000,
+                    now,
+                ),
+            ];
+            let shard = w.shard.0;
+            for raw in txs.into_iter().flatten() {
+                self.submit(shard, &raw);
+            }
+        }
     }
 
     /// Resubmits every wallet's uncommitted transfers (lost with a crashed mempool, or sent

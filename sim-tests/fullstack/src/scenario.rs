@@ -137,6 +137,7 @@ struct Workload {
     until_ms: u64,
     cross_shard: f64,
     calls: f64,
+    contract_calls: f64,
 }
 
 impl Default for Workload {
@@ -147,6 +148,7 @@ impl Default for Workload {
             until_ms: 18_000,
             cross_shard: 0.35,
             calls: 0.25,
+            contract_calls: 0.15,
         }
     }
 }
@@ -309,10 +311,15 @@ impl Scenario {
                 "at least 2 wallets per shard and a positive tx_every_ms".into(),
             ));
         }
-        if !prob_ok(w.cross_shard) || !(0.0..=1.0).contains(&w.calls) {
+        if !prob_ok(w.cross_shard)
+            || w.calls < 0.0
+            || w.contract_calls < 0.0
+            || w.calls + w.contract_calls > 1.0
+        {
             return Err(invalid(
                 "workload",
-                "cross_shard in [0, 1), calls in [0, 1]".into(),
+                "cross_shard in [0, 1); calls and contract_calls non-negative, their sum at most 1"
+                    .into(),
             ));
         }
         let n = &file.network;
@@ -468,6 +475,7 @@ impl Scenario {
         cfg.tx_every = Duration::from_millis(f.workload.tx_every_ms);
         cfg.cross_shard = f.workload.cross_shard;
         cfg.calls = f.workload.calls;
+        cfg.contract_calls = f.workload.contract_calls;
         cfg.faults = FaultPlan {
             partitions_within: f.faults.partitions_within,
             partitions_between: f.faults.partitions_between,
@@ -527,12 +535,13 @@ pub fn params(cfg: &Config) -> Vec<String> {
     let mut out = vec![
         format!("stakes {:?}", cfg.stakes),
         format!(
-            "workload: {} wallets per shard, a transaction every {:?} until {:?}, {:.0}% cross-shard, {:.0}% of those calls",
+            "workload: {} wallets per shard, a transaction every {:?} until {:?}, {:.0}% cross-shard, {:.0}% of those calls, {:.0}% contract calls with callbacks",
             cfg.wallets_per_shard,
             cfg.tx_every,
             cfg.workload_until,
             cfg.cross_shard * 100.0,
-            cfg.calls * 100.0
+            cfg.calls * 100.0,
+            cfg.contract_calls * 100.0
         ),
         format!(
             "network: latency {:?}..{:?}, loss {}, duplication {}, clock skew within ±{} ms, drift within ±{} ppm, tick {:?}",

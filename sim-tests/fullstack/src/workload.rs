@@ -1,6 +1,9 @@
 //! The seeded workload: wallets with deterministic keys (the devnet's development accounts),
 //! plain signed EIP-1559 transfers within a shard and to addresses homed on other shards (which
-//! execute as cross-shard sends, CS-6). Each wallet signs its next nonce only when few of its
+//! execute as cross-shard sends, CS-6), cross-shard calls through `CROSS_SHARD`, and calls of
+//! the example Solidity contracts (`contracts/src/Examples.sol`, deployed on every shard at the
+//! start): a `Caller` on the sender's shard calls a `Callee` on another shard, which answers or
+//! reverts, and the response runs the `Caller`'s callback (CS-11, CS-13). Each wallet signs its next nonce only when few of its
 //! transactions are uncommitted, and resubmits the uncommitted ones to every live validator of
 //! its home shard, so a crash or a partition only delays a transfer, never loses it.
 
@@ -130,6 +133,93 @@ pub fn call(
             max_fee_per_gas: MAX_FEE_PER_GAS,
             max_priority_fee_per_gas: TIP_PER_GAS,
             to: TxKind::Call(CROSS_SHARD),
+            value,
+            access_list: Default::default(),
+            input,
+        },
+    )?;
+    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
+    wallet.next_nonce += 1;
+    Some(raw)
+}
+
+/// Gas limit of a transaction that calls a `Caller` (its cross-shard call and callback are
+/// prepaid from the contract's balance, not from this).
+pub const CONTRACT_CALL_GAS: u64 = 500_000;
+
+/// The example contracts' creation code (`contracts/build`, compiled by `contracts/build.sh`).
+pub fn bytecode(name: &str) -> Bytes {
+    let hex = match name {
+        "Caller" => include_str!("../../../contracts/build/Caller.bin"),
+        _ => include_str!("../../../contracts/build/Callee.bin"),
+    };
+    alloy_primitives::hex::decode(hex.trim())
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
+/// ABI-encodes a call: the selector of `signature` and 32-byte words.
+pub fn abi_call(signature: &str, words: &[[u8; 32]]) -> Bytes {
+    let mut out = alloy_primitives::keccak256(signature.as_bytes())[..4].to_vec();
+    for w in words {
+        out.extend_from_slice(w);
+    }
+    out.into()
+}
+
+/// An address as an ABI word.
+pub fn word_address(a: Address) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[12..].copy_from_slice(a.as_slice());
+    w
+}
+
+/// A number as an ABI word.
+pub fn word_u256(v: U256) -> [u8; 32] {
+    v.to_be_bytes()
+}
+
+/// A development account homed on `shard` whose first two contracts (nonces 0 and 1) are
+/// homed there too, so the example contracts deploy at home; searched from `skip`.
+pub fn deployer(map: &ShardMap, shard: ShardId, skip: u64) -> Wallet {
+    let mut i = skip;
+    loop {
+        let account = dev_account(i);
+        i += 1;
+        let a = account.address;
+        if map.home(&a) == shard
+            && map.home(&a.create(0)) == shard
+            && map.home(&a.create(1)) == shard
+        {
+            return Wallet {
+                account,
+                shard,
+                next_nonce: 0,
+                signed: BTreeMap::new(),
+            };
+        }
+    }
+}
+
+/// A signed transaction from `wallet` (its next nonce): a call of `to` with `input` and
+/// `value`, or a contract creation with `input` as initcode when `to` is `None`.
+pub fn contract_tx(
+    wallet: &mut Wallet,
+    to: Option<Address>,
+    input: Bytes,
+    value: U256,
+    gas_limit: u64,
+    now: Duration,
+) -> Option<Bytes> {
+    let raw = sign(
+        &wallet.account.secret,
+        TxEip1559 {
+            chain_id: CHAIN_ID,
+            nonce: wallet.next_nonce,
+            gas_limit,
+            max_fee_per_gas: MAX_FEE_PER_GAS,
+            max_priority_fee_per_gas: TIP_PER_GAS,
+            to: to.map_or(TxKind::Create, TxKind::Call),
             value,
             access_list: Default::default(),
             input,

@@ -46,6 +46,13 @@ fn fault_free_run_commits_every_transfer_and_drains_every_lane() {
     assert_ok(&out);
     let (intra, cross) = out.stats.transfers;
     assert!(intra > 20 && cross > 10, "{:?}", out.stats);
+    // Contract calls across shards, some reverting, each answered by one callback.
+    let (ping, fail, answers) = out.stats.contract_calls;
+    assert!(
+        ping > 0 && fail > 0 && answers == ping + fail,
+        "{:?}",
+        out.stats
+    );
     assert!(out.stats.heights.iter().all(|h| *h > 40), "{:?}", out.stats);
 }
 
