@@ -5,7 +5,7 @@
 //!   in which a block was committed, the lanes ([`Lanes`]): no validator's executed sequence of
 //!   a lane ever decreases or exceeds what the source's final blocks emitted (CS-I1: with sequence-checked
 //!   execution, exactly once and in order), and every source validator's outbox still holds
-//!   every message its state emitted that no destination validator has executed (CS-I4).
+//!   every message its state emitted above the certified watermark its state holds (CS-I4).
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
 //!   the shard's head and at the state root the others had at its height; every workload
 //!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
@@ -131,7 +131,6 @@ impl Lanes {
         }
         for lane in &lanes {
             let emitted = self.emitted.get(lane).copied().unwrap_or(0);
-            let mut covered = 0;
             for (host, (state, _)) in hosts.iter().filter(|(h, _)| h.0 == lane.destination.0) {
                 let done = read(state, slots::inbound(lane));
                 let last = self.executed.entry((*host, *lane)).or_insert(0);
@@ -146,12 +145,20 @@ impl Lanes {
                     ));
                 }
                 *last = done;
-                covered = covered.max(done);
             }
-            // CS-I4: every message emitted and not yet executed anywhere is still held.
+            // CS-I4: every message a source validator emitted beyond the certified watermark
+            // its own state holds is still in its outbox. (The watermark is certified by a
+            // final destination block (CS-8, CS-14); a destination validator's durable state
+            // may not show it yet, when the one that applied it died before anything else.)
             for (host, (state, held)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
                 let out = read(state, slots::outbound(lane));
-                let mut next = covered + 1;
+                let certified = read(state, slots::certified(lane));
+                if certified > emitted {
+                    return Err(format!(
+                        "CS-I4: {host:?} holds a certified watermark {certified} for lane {lane:?}, beyond the {emitted} messages its shard emitted"
+                    ));
+                }
+                let mut next = certified + 1;
                 for (_, first, last) in held.iter().filter(|(l, _, _)| l == lane) {
                     if *first <= next && *last >= next {
                         next = last + 1;
@@ -159,7 +166,7 @@ impl Lanes {
                 }
                 if next <= out {
                     return Err(format!(
-                        "CS-I4: {host:?} emitted lane {lane:?} up to {out} but its outbox lost message {next}, which no destination validator executed (executed up to {covered})"
+                        "CS-I4: {host:?} emitted lane {lane:?} up to {out} but its outbox lost message {next}, above its certified watermark {certified}"
                     ));
                 }
             }
@@ -330,7 +337,11 @@ mod tests {
         );
     }
 
-    fn lane_state(outbound: &[(LaneId, u64)], inbound: &[(LaneId, u64)]) -> MemoryStore {
+    fn lane_state(
+        outbound: &[(LaneId, u64)],
+        inbound: &[(LaneId, u64)],
+        certified: &[(LaneId, u64)],
+    ) -> MemoryStore {
         use shardnet_exec::StateStore;
         use shardnet_exec::store::ChangeSet;
         let mut store = MemoryStore::new();
@@ -346,6 +357,11 @@ mod tests {
                 .storage
                 .insert((sys, hash_slot(&slots::inbound(lane))), U256::from(*n));
         }
+        for (lane, n) in certified {
+            changes
+                .storage
+                .insert((sys, hash_slot(&slots::certified(lane))), U256::from(*n));
+        }
         store.apply(&changes).unwrap();
         store
     }
@@ -357,33 +373,36 @@ mod tests {
             destination: ShardId(1),
             class: LaneClass::Request,
         };
-        let check = |lanes: &mut Lanes, emitted: u64, held: Vec<(LaneId, u64, u64)>, done: u64| {
+        // (emitted and certified on the source, held in its outbox, executed on the
+        // destination)
+        let check = |lanes: &mut Lanes, emitted: u64, certified: u64, held: Held, done: u64| {
+            let source = lane_state(&[(lane, emitted)], &[], &[(lane, certified)]);
             let hosts = BTreeMap::from([
-                (
-                    (0, 0),
-                    (Box::new(lane_state(&[(lane, emitted)], &[])), held),
-                ),
+                ((0, 0), (Box::new(source), held)),
                 (
                     (1, 0),
-                    (Box::new(lane_state(&[], &[(lane, done)])), Vec::new()),
+                    (Box::new(lane_state(&[], &[(lane, done)], &[])), Vec::new()),
                 ),
             ]);
             lanes.check(2, &hosts)
         };
         let mut lanes = Lanes::default();
-        // 5 emitted, 2 executed, 3..=5 held: fine.
-        assert!(check(&mut lanes, 5, vec![(lane, 1, 2), (lane, 3, 5)], 2).is_ok());
-        // Executed 4 and pruned 1..=4: fine.
-        assert!(check(&mut lanes, 5, vec![(lane, 5, 5)], 4).is_ok());
+        // 5 emitted, 2 executed and certified, 3..=5 held: fine.
+        assert!(check(&mut lanes, 5, 2, vec![(lane, 1, 2), (lane, 3, 5)], 2).is_ok());
+        // Executed and certified 4, pruned 1..=4: fine.
+        assert!(check(&mut lanes, 5, 4, vec![(lane, 5, 5)], 4).is_ok());
         // The destination goes back to 3: CS-I1.
-        let e = check(&mut lanes, 5, vec![(lane, 5, 5)], 3).unwrap_err();
+        let e = check(&mut lanes, 5, 4, vec![(lane, 5, 5)], 3).unwrap_err();
         assert!(e.contains("CS-I1") && e.contains("after 4"), "{e}");
         // More executed than ever emitted: CS-I1.
-        let e = check(&mut Lanes::default(), 5, vec![], 6).unwrap_err();
+        let e = check(&mut Lanes::default(), 5, 0, vec![(lane, 1, 5)], 6).unwrap_err();
         assert!(e.contains("CS-I1") && e.contains("emitted only 5"), "{e}");
-        // Message 3 pruned though only 2 were executed: CS-I4.
-        let e = check(&mut Lanes::default(), 5, vec![(lane, 4, 5)], 2).unwrap_err();
+        // Message 3 pruned though only 2 were certified: CS-I4.
+        let e = check(&mut Lanes::default(), 5, 2, vec![(lane, 4, 5)], 2).unwrap_err();
         assert!(e.contains("CS-I4") && e.contains("message 3"), "{e}");
+        // A certified watermark beyond what was emitted: CS-I4.
+        let e = check(&mut Lanes::default(), 5, 6, vec![], 5).unwrap_err();
+        assert!(e.contains("CS-I4") && e.contains("beyond"), "{e}");
     }
 
     #[test]

@@ -983,6 +983,17 @@ impl Driver<'_> {
     }
 
     fn transfer(&mut self, wallets: &mut [Wallet], now: Duration) {
+        // Contract calls start once both contracts are deployed and the caller funded (its
+        // shard's deployer has all three transactions committed), so each one is answered.
+        let ready: Vec<bool> = (0..self.cfg.shards)
+            .map(|s| {
+                self.deployers
+                    .clone()
+                    .filter_map(|i| wallets.get(i))
+                    .find(|d| d.shard.0 == s)
+                    .is_some_and(|d| self.committed(d) >= 3)
+            })
+            .collect();
         let i = below(&mut self.rng, wallets.len());
         let cross = self.cfg.shards > 1 && unit(&mut self.rng) < self.cfg.cross_shard;
         let value = U256::from(1 + below(&mut self.rng, 1_000)) * U256::from(1_000_000_000u64);
@@ -1018,7 +1029,11 @@ impl Driver<'_> {
         ) {
             (Some((caller, _)), Some((_, callee))) => Some((*caller, *callee)),
             _ => None,
-        };
+        }
+        .filter(|_| {
+            ready.get(usize::from(w.shard.0)) == Some(&true)
+                && ready.get(usize::from(to_shard)) == Some(&true)
+        });
         let raw = if let Some((caller, callee)) = contract
             && cross
             && kind >= self.cfg.calls

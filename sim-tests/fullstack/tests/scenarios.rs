@@ -1,16 +1,27 @@
-//! The named full-stack scenarios (`shardnet sim --scenario NAME`): every one loads, runs one
-//! seed in the default suite with every invariant holding and every scheduled fault fired,
+//! The named full-stack scenarios (`shardnet sim --scenario NAME`): every one loads, runs two
+//! seeds in the default suite with every invariant holding and every scheduled fault fired,
 //! and a scenario file that asks for the impossible is refused with the field and the reason.
 //! Sweeps: `cargo run --profile sim -p shardnet -- sim --scenario all --seeds 0..1000 --jobs 2`.
 
 use shardnet_fullstack::scenario::{self, Scenario, ScenarioError};
 use shardnet_fullstack::{Exit, run};
 
-fn one_seed(name: &str, seed: u64) {
+/// Seeds of each named scenario in the default suite.
+const SEEDS: [u64; 2] = [0, 1];
+
+fn seeds(name: &str) {
     let s = scenario::named(name).unwrap_or_else(|e| panic!("{e}"));
-    let cfg = s.config(seed);
-    let out = run(&cfg);
-    assert_eq!(out.exit, Exit::Ok, "{name} seed {seed}: {:?}", out.stats);
+    for seed in SEEDS {
+        let cfg = s.config(seed);
+        let out = run(&cfg);
+        assert_eq!(
+            out.exit,
+            Exit::Ok,
+            "{name} seed {seed}: {:?}; replay: cargo run --profile sim -p shardnet -- sim --scenario {name} --seeds {seed}..{} --trace trace.log",
+            out.stats,
+            seed + 1
+        );
+    }
 }
 
 #[test]
@@ -40,47 +51,47 @@ fn the_library_loads_and_names_match() {
 
 #[test]
 fn partition_heal() {
-    one_seed("partition-heal", 0);
+    seeds("partition-heal");
 }
 
 #[test]
 fn leader_crash() {
-    one_seed("leader-crash", 0);
+    seeds("leader-crash");
 }
 
 #[test]
 fn crash_restart_storm() {
-    one_seed("crash-restart-storm", 0);
+    seeds("crash-restart-storm");
 }
 
 #[test]
 fn byzantine_equivocation() {
-    one_seed("byzantine-equivocation", 0);
+    seeds("byzantine-equivocation");
 }
 
 #[test]
 fn segment_forger() {
-    one_seed("segment-forger", 0);
+    seeds("segment-forger");
 }
 
 #[test]
 fn cross_shard_partition() {
-    one_seed("cross-shard-partition", 0);
+    seeds("cross-shard-partition");
 }
 
 #[test]
 fn congestion() {
-    one_seed("congestion", 0);
+    seeds("congestion");
 }
 
 #[test]
 fn clock_skew() {
-    one_seed("clock-skew", 0);
+    seeds("clock-skew");
 }
 
 #[test]
 fn lossy_network() {
-    one_seed("lossy-network", 0);
+    seeds("lossy-network");
 }
 
 /// Negative control for the coverage rule: a run that expects congestion where none can
