@@ -143,7 +143,7 @@ async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, cla
         loop {
             let stale = peer.queues.pop_batch(
                 class,
-                Instant::now(),
+                shared.clock.stamp(Instant::now()),
                 WRITE_BATCH_FRAMES,
                 WRITE_BATCH_BYTES,
                 &mut batch,

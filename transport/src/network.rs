@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::access::Access;
 use crate::api::{BlockReason, Blocker, Inbound, Receiver, Responder, Sender};
 use crate::class::Class;
+use crate::clock::CoarseClock;
 use crate::config::Config;
 use crate::conn::{CODE_BLOCKED, CODE_REMOVED, CODE_SHUTDOWN, Permits, install, request_on};
 use crate::error::TransportError;
@@ -22,7 +23,8 @@ use crate::identity::Identity;
 use crate::keys::{CidGenerator, ResetKey, initial_cid_provider, subseed};
 use crate::limits::{
     CONNECTION_RECEIVE_WINDOW_BYTES, DELIVER_BATCH_FRAMES, HANDSHAKE_TIMEOUT, MAX_BIDI_STREAMS,
-    MAX_PENDING_HANDSHAKES, MAX_UNI_STREAMS, SEND_WINDOW_BYTES, STREAM_RECEIVE_WINDOW_BYTES,
+    MAX_PENDING_HANDSHAKES, MAX_UNI_STREAMS, QUEUE_CLOCK_TICK, SEND_WINDOW_BYTES,
+    STREAM_RECEIVE_WINDOW_BYTES,
 };
 use crate::peer::{Peer, supervise};
 use crate::queue::Pushed;
@@ -180,6 +182,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Sender<bool>,
     /// Mirrors `shutdown`, for the per-send check without a lock.
     stopped: std::sync::atomic::AtomicBool,
+    /// Stamps queued frames (T-4.2), advanced by [`tick_clock`].
+    pub(crate) clock: CoarseClock,
 }
 
 impl Shared {
@@ -384,6 +388,7 @@ impl Network {
             counters: Counters::default(),
             shutdown: watch::Sender::new(false),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            clock: CoarseClock::new(Instant::now()),
         });
         let inbox = Inbox {
             rx: [c_rx, s_rx, l_rx],
@@ -394,6 +399,7 @@ impl Network {
             handle: Arc::new(Handle(shared.clone())),
         };
         network.set_peers(peers);
+        tokio::spawn(tick_clock(shared.clone()));
         tokio::spawn(accept_loop(shared));
         Ok((network, inbox))
     }
@@ -481,14 +487,15 @@ impl Network {
         class: Class,
         frame: Bytes,
     ) -> Result<(), TransportError> {
-        check_outgoing(&frame, self.shared().config.max_frame_bytes)?;
+        let shared = self.shared();
+        check_outgoing(&frame, shared.config.max_frame_bytes)?;
         // Fast path: room in the queue.
-        let now = Instant::now();
-        let frame =
-            match self.with_registered(to, |peer| peer.queues.push(class, frame, now, true))? {
-                Pushed::Queued { .. } => return Ok(()),
-                Pushed::Full(frame) => frame,
-            };
+        let frame = match self.with_registered(to, |peer| {
+            peer.queues.push(class, frame, &shared.clock, true)
+        })? {
+            Pushed::Queued { .. } => return Ok(()),
+            Pushed::Full(frame) => frame,
+        };
         // Boxed so that the future of the fast path, which a producer creates per frame,
         // stays small.
         Box::pin(self.wait_for_room(to, class, frame)).await
@@ -508,7 +515,7 @@ impl Network {
             let space = peer.queues.space(class).notified();
             tokio::pin!(space);
             space.as_mut().enable();
-            match peer.queues.push(class, frame, Instant::now(), true) {
+            match peer.queues.push(class, frame, &self.shared().clock, true) {
                 Pushed::Queued { .. } => return Ok(()),
                 Pushed::Full(back) => {
                     frame = back;
@@ -593,8 +600,9 @@ impl Sender for Network {
     fn send(&self, to: &PublicKey, class: Class, frame: Bytes) -> Result<(), TransportError> {
         let shared = self.shared();
         check_outgoing(&frame, shared.config.max_frame_bytes)?;
-        let now = Instant::now();
-        match self.with_registered(to, |peer| peer.queues.push(class, frame, now, false))? {
+        match self.with_registered(to, |peer| {
+            peer.queues.push(class, frame, &shared.clock, false)
+        })? {
             Pushed::Queued { dropped } => {
                 Counters::add(&shared.counters.dropped_oldest, dropped as u64);
                 Ok(())
@@ -676,6 +684,21 @@ impl Receiver for Inbox {
             if let Some(inbound) = self.start(class.index(), delivery) {
                 return Some(inbound);
             }
+        }
+    }
+}
+
+/// Advances the clock that stamps queued frames every [`QUEUE_CLOCK_TICK`] (T-4.2), until
+/// shutdown.
+async fn tick_clock(shared: Arc<Shared>) {
+    let mut stop = shared.shutdown.subscribe();
+    let mut tick = tokio::time::interval(QUEUE_CLOCK_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tick.tick() => shared.clock.tick(Instant::now()),
         }
     }
 }
