@@ -63,16 +63,17 @@ impl Socket {
     }
 }
 
-/// Frames of one class from one peer, handed to the inbox together (T-5.5). Each frame
-/// holds its share of the peer's inbox budget (T-5.2) until the application takes it; frames
-/// dropped untaken (the inbox was dropped) give theirs back. The sender is the batch's one
-/// `Arc<Peer>`, not a field per frame.
+/// Frames of one class from one peer, handed to the inbox together (T-5.5). The batch holds
+/// its frames' share of the peer's inbox budget (T-5.2) until the application has taken the
+/// last of them (or until it is dropped untaken: the inbox was dropped), and gives it back in
+/// one operation. The sender is the batch's one `Arc<Peer>`, not a field per frame.
 #[derive(Debug)]
 pub(crate) struct Batch {
     peer: Arc<Peer>,
     class: Class,
-    /// Frames and the KiB of budget each holds.
-    frames: VecDeque<(Bytes, u32)>,
+    frames: VecDeque<Bytes>,
+    /// Frames and KiB of budget held.
+    held: (u32, u32),
 }
 
 impl Batch {
@@ -81,12 +82,14 @@ impl Batch {
             peer,
             class,
             frames: VecDeque::with_capacity(DELIVER_BATCH_FRAMES),
+            held: (0, 0),
         }
     }
 
     /// Adds a frame that holds `kib` KiB of the peer's budget (taken by the caller).
     pub(crate) fn push(&mut self, frame: Bytes, kib: u32) {
-        self.frames.push_back((frame, kib));
+        self.frames.push_back(frame);
+        self.held = (self.held.0 + 1, self.held.1.saturating_add(kib));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -97,27 +100,33 @@ impl Batch {
         self.frames.is_empty()
     }
 
-    /// The next frame in its public form; its budget is given back here, as the
-    /// application takes it.
+    pub(crate) fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The next frame in its public form; the batch's budget is given back with its last
+    /// frame.
     fn next(&mut self) -> Option<Inbound> {
-        let (frame, kib) = self.frames.pop_front()?;
-        self.peer.inbox.give(1, kib);
+        let frame = self.frames.pop_front()?;
+        if self.frames.is_empty() {
+            self.release();
+        }
         Some(Inbound::Message {
             from: self.peer.shared_key.clone(),
             class: self.class,
             frame,
         })
     }
+
+    fn release(&mut self) {
+        let (frames, kib) = std::mem::take(&mut self.held);
+        self.peer.inbox.give(frames, kib);
+    }
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        let frames = u32::try_from(self.frames.len()).unwrap_or(u32::MAX);
-        let kib = self
-            .frames
-            .iter()
-            .fold(0u32, |sum, (_, kib)| sum.saturating_add(*kib));
-        self.peer.inbox.give(frames, kib);
+        self.release();
     }
 }
 
@@ -213,7 +222,7 @@ impl Shared {
 
     /// Hands frames of one class from one peer to the application, in order.
     pub(crate) fn deliver_batch(&self, batch: Batch) {
-        let bytes: usize = batch.frames.iter().map(|(f, _)| f.len()).sum();
+        let bytes: usize = batch.frames.iter().map(Bytes::len).sum();
         Counters::add(&self.counters.frames_received, batch.len() as u64);
         Counters::add(&self.counters.bytes_received, bytes as u64);
         let _ = self.inbox[batch.class.index()].send(Delivery::Frames(batch));
