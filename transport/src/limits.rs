@@ -45,8 +45,9 @@ pub const WRITE_BATCH_BYTES: usize = 1024 * 1024;
 /// batch; larger ones are written from their own buffers.
 pub const COALESCE_FRAME_BYTES: usize = 4096;
 
-/// Frames a stream reader hands to the inbox at once, when they are already buffered.
-pub const DELIVER_BATCH_FRAMES: usize = 64;
+/// Frames a stream reader hands to the inbox at once, when they are already buffered (about
+/// what [`READ_AHEAD_BYTES`] holds of small frames: one inbox hand-off per read).
+pub const DELIVER_BATCH_FRAMES: usize = 256;
 
 /// Bytes a stream reader may buffer beyond the frame it is reading.
 pub const READ_AHEAD_BYTES: usize = 64 * 1024;
