@@ -63,17 +63,24 @@ impl Budget {
         }
     }
 
-    /// One frame of `kib` KiB, if it fits now; the caller gives it back with
-    /// [`Budget::give`].
-    pub(crate) fn try_take_raw(&self, kib: u32) -> bool {
+    /// The budget: most frames and most KiB.
+    pub(crate) fn max(&self) -> (u32, u32) {
+        (self.max_frames, self.max_kib)
+    }
+
+    /// `frames` frames of `kib` KiB in total, if they fit now; the caller gives them back
+    /// with [`Budget::give`].
+    pub(crate) fn try_take_raw(&self, frames: u32, kib: u32) -> bool {
         let mut used = self.used.load(Ordering::Acquire);
         loop {
-            let (frames, used_kib) = unpack(used);
-            if frames >= self.max_frames || used_kib.saturating_add(kib) > self.max_kib {
+            let (used_frames, used_kib) = unpack(used);
+            if used_frames.saturating_add(frames) > self.max_frames
+                || used_kib.saturating_add(kib) > self.max_kib
+            {
                 return false;
             }
             // Cannot overflow: both halves stay within their maxima.
-            let next = pack(frames + 1, used_kib + kib);
+            let next = pack(used_frames + frames, used_kib + kib);
             match self
                 .used
                 .compare_exchange_weak(used, next, Ordering::SeqCst, Ordering::Acquire)
@@ -84,9 +91,10 @@ impl Budget {
         }
     }
 
-    /// One frame of `kib` KiB, waiting for the application to make room; the caller gives
-    /// it back with [`Budget::give`].
-    pub(crate) async fn take_raw(&self, kib: u32) {
+    /// `frames` frames of `kib` KiB in total, waiting for the application to make room (they
+    /// must fit in an empty budget, [`Budget::max`]); the caller gives them back with
+    /// [`Budget::give`].
+    pub(crate) async fn take_raw(&self, frames: u32, kib: u32) {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
@@ -94,7 +102,7 @@ impl Budget {
             self.waiting.fetch_add(1, Ordering::SeqCst);
             let _waiting = Waiting(&self.waiting);
             freed.as_mut().enable();
-            if self.try_take_raw(kib) {
+            if self.try_take_raw(frames, kib) {
                 return;
             }
             freed.await;
@@ -114,7 +122,7 @@ impl Budget {
 
     /// One frame of `kib` KiB, if it fits now, as a share of its own.
     pub(crate) fn try_take(self: &Arc<Self>, kib: u32) -> Option<Share> {
-        self.try_take_raw(kib).then(|| Share {
+        self.try_take_raw(1, kib).then(|| Share {
             budget: self.clone(),
             kib,
         })
@@ -123,7 +131,7 @@ impl Budget {
     /// One frame of `kib` KiB, waiting for the application to make room, as a share of
     /// its own.
     pub(crate) async fn take(self: &Arc<Self>, kib: u32) -> Share {
-        self.take_raw(kib).await;
+        self.take_raw(1, kib).await;
         Share {
             budget: self.clone(),
             kib,
@@ -170,14 +178,24 @@ mod tests {
         assert_eq!(b.used(), (1, 1));
     }
 
+    #[test]
+    fn runs_are_taken_whole_or_not_at_all() {
+        let b = Budget::new(4, 10);
+        assert!(b.try_take_raw(3, 6));
+        assert!(!b.try_take_raw(2, 1), "frames over budget");
+        assert!(!b.try_take_raw(1, 5), "KiB over budget");
+        assert!(b.try_take_raw(1, 4));
+        assert_eq!(b.used(), (4, 10));
+    }
+
     #[tokio::test]
     async fn a_batched_give_wakes_a_raw_take() {
         let b = Arc::new(Budget::new(2, 10));
-        assert!(b.try_take_raw(5) && b.try_take_raw(5));
-        assert!(!b.try_take_raw(0), "frames over budget");
+        assert!(b.try_take_raw(1, 5) && b.try_take_raw(1, 5));
+        assert!(!b.try_take_raw(1, 0), "frames over budget");
         let waiter = {
             let b = b.clone();
-            tokio::spawn(async move { b.take_raw(3).await })
+            tokio::spawn(async move { b.take_raw(1, 3).await })
         };
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());

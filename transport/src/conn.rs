@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::api::{BlockReason, Responder};
 use crate::class::Class;
 use crate::error::TransportError;
-use crate::framing::{FrameError, FrameReader, check_len, header, read_frame};
+use crate::framing::{FrameError, FrameReader, Run, check_len, header, kib, read_frame};
 use crate::limits::{
     COALESCE_FRAME_BYTES, DELIVER_BATCH_FRAMES, FRAME_HEADER_BYTES, REQUEST_HANDLER_TIMEOUT,
     WRITE_BATCH_BYTES, WRITE_BATCH_FRAMES,
@@ -143,7 +143,7 @@ async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, cla
         loop {
             let stale = peer.queues.pop_batch(
                 class,
-                Instant::now(),
+                shared.clock.stamp(Instant::now()),
                 WRITE_BATCH_FRAMES,
                 WRITE_BATCH_BYTES,
                 &mut batch,
@@ -266,7 +266,7 @@ async fn read_class(shared: &Shared, peer: &Peer, reader: &mut FrameReader) -> O
 /// Waits until the peer may send `len` more bytes (T-5.3) and the inbox has room for them
 /// (T-5.2). Until then the stream is not read, so QUIC flow control stalls the sender.
 async fn admit(shared: &Shared, peer: &Peer, conn: &Connection, len: usize) -> Option<Permits> {
-    let wait = peer.rate_wait(len);
+    let wait = peer.rate_wait(len, 1);
     if !wait.is_zero() {
         Counters::add(&shared.counters.rate_limited, 1);
         tokio::select! {
@@ -275,7 +275,7 @@ async fn admit(shared: &Shared, peer: &Peer, conn: &Connection, len: usize) -> O
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
+    let kib = kib(len);
     // Fast path: room in the budget (no future, no connection lock).
     if let Some(share) = peer.inbox.try_take(kib) {
         return Some(share);
@@ -310,70 +310,116 @@ async fn read_admitted(
     }
 }
 
+/// T-5.3, then T-5.2, for `run` (frames about to be read): waits, with the batch flushed
+/// first, while the peer is over its rate or its inbox budget. False if the connection closed
+/// meanwhile.
+async fn admit_run(
+    shared: &Shared,
+    peer: &Arc<Peer>,
+    conn: &Connection,
+    batch: &mut Batch,
+    run: Run,
+) -> bool {
+    let wait = peer.rate_wait(run.bytes, run.frames);
+    if !wait.is_zero() {
+        flush(shared, peer, batch);
+        Counters::add(&shared.counters.rate_limited, 1);
+        tokio::select! {
+            biased;
+            _ = conn.closed() => return false,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    if !peer.inbox.try_take_raw(run.frames, run.kib) {
+        flush(shared, peer, batch);
+        tokio::select! {
+            biased;
+            _ = conn.closed() => return false,
+            () = peer.inbox.take_raw(run.frames, run.kib) => {}
+        }
+    }
+    true
+}
+
 /// Hands a batch of frames to the inbox, if there is one.
-fn flush(shared: &Shared, peer: &Arc<Peer>, class: Class, batch: &mut Batch) {
+fn flush(shared: &Shared, peer: &Arc<Peer>, batch: &mut Batch) {
     if !batch.is_empty() {
+        let class = batch.class();
         shared.deliver_batch(std::mem::replace(batch, Batch::new(peer.clone(), class)));
     }
 }
 
-/// Reads frames of one class from one inbound unidirectional stream into the inbox. Frames
-/// already buffered are handed over in batches (one inbox wake-up per batch, not per
-/// frame); the batch is flushed before anything that may wait.
+/// Reads frames of one class from one inbound unidirectional stream into the inbox. The
+/// frames already wholly buffered are admitted together (one rate reservation and one budget
+/// operation for the run) and taken without waiting; they are handed over in batches (one
+/// inbox wake-up per batch, not per frame). A frame not wholly buffered is read on its own,
+/// after the batch is flushed, since reading it may wait.
 async fn read_uni(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, recv: RecvStream) {
     let mut reader = FrameReader::new(recv);
     let Some(class) = read_class(&shared, &peer, &mut reader).await else {
         return;
     };
+    let max_len = shared.config.max_frame_bytes;
+    // A run must fit in an empty budget, or waiting for room for it would never end.
+    let (max_frames, max_kib) = peer.inbox.max();
     // Frames taken into the batch hold their inbox budget; the batch gives back whatever
     // it still holds if it is dropped undelivered.
     let mut batch = Batch::new(peer.clone(), class);
     loop {
-        if batch.len() >= DELIVER_BATCH_FRAMES || !reader.frame_buffered() {
-            flush(&shared, &peer, class, &mut batch);
+        let room = u32::try_from(DELIVER_BATCH_FRAMES - batch.len()).unwrap_or(u32::MAX);
+        let run = reader.buffered_run(max_len, room.min(max_frames), max_kib);
+        if run.frames > 0 {
+            if !admit_run(&shared, &peer, &conn, &mut batch, run).await {
+                return;
+            }
+            let (mut frames, mut kibs) = (run.frames, run.kib);
+            while frames > 0 {
+                match reader.take_buffered() {
+                    Ok(frame) => {
+                        let k = kib(frame.len());
+                        batch.push(frame, k);
+                        frames -= 1;
+                        kibs -= k;
+                    }
+                    Err(e) => {
+                        peer.inbox.give(frames, kibs);
+                        flush(&shared, &peer, &mut batch);
+                        return frame_error(&shared, &peer, &e);
+                    }
+                }
+            }
+            if batch.len() >= DELIVER_BATCH_FRAMES {
+                flush(&shared, &peer, &mut batch);
+            }
+            continue;
         }
+        // The next frame is not wholly here (or its length is wrong): on its own.
+        flush(&shared, &peer, &mut batch);
         let len = match reader.len().await {
             Ok(Some(len)) => len,
             Ok(None) => break,
-            Err(e) => {
-                flush(&shared, &peer, class, &mut batch);
-                return frame_error(&shared, &peer, &e);
-            }
+            Err(e) => return frame_error(&shared, &peer, &e),
         };
-        if let Err(e) = check_len(len, shared.config.max_frame_bytes) {
-            flush(&shared, &peer, class, &mut batch);
+        if let Err(e) = check_len(len, max_len) {
             return frame_error(&shared, &peer, &e);
         }
-        // T-5.3, then T-5.2; a wait means the peer is over its rate or budget.
-        let wait = peer.rate_wait(len);
-        if !wait.is_zero() {
-            flush(&shared, &peer, class, &mut batch);
-            Counters::add(&shared.counters.rate_limited, 1);
-            tokio::select! {
-                biased;
-                _ = conn.closed() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-        let kib = u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX);
-        if !peer.inbox.try_take_raw(kib) {
-            flush(&shared, &peer, class, &mut batch);
-            tokio::select! {
-                biased;
-                _ = conn.closed() => return,
-                () = peer.inbox.take_raw(kib) => {}
-            }
+        let one = Run {
+            frames: 1,
+            bytes: len,
+            kib: kib(len),
+        };
+        if !admit_run(&shared, &peer, &conn, &mut batch, one).await {
+            return;
         }
         match reader.body(len).await {
-            Ok(frame) => batch.push(frame, kib),
+            Ok(frame) => batch.push(frame, one.kib),
             Err(e) => {
-                peer.inbox.give(1, kib);
-                flush(&shared, &peer, class, &mut batch);
+                peer.inbox.give(1, one.kib);
                 return frame_error(&shared, &peer, &e);
             }
         }
     }
-    flush(&shared, &peer, class, &mut batch);
+    flush(&shared, &peer, &mut batch);
 }
 
 /// Answers one inbound request stream (T-3.4): header, one frame, hand it to the

@@ -110,15 +110,41 @@ impl FrameReader {
         Ok(true)
     }
 
-    /// Whether a whole frame (header and body) is already buffered, so reading it will not
-    /// wait on the network.
-    pub(crate) fn frame_buffered(&self) -> bool {
-        match self.buf.get(..FRAME_HEADER_BYTES) {
-            Some(&[a, b, c, d]) => {
-                let len = u32::from_le_bytes([a, b, c, d]) as usize;
-                self.buf.len() - FRAME_HEADER_BYTES >= len
+    /// The frames wholly buffered from the read position, as far as their lengths pass
+    /// [`check_len`] against `max_len`: at most `max_frames` of them, and as many as fit in
+    /// `max_kib` KiB of inbox budget (each frame counts [`kib`] of its length). Nothing is
+    /// consumed; take them with [`Self::take_buffered`].
+    pub(crate) fn buffered_run(&self, max_len: usize, max_frames: u32, max_kib: u32) -> Run {
+        let mut run = Run::default();
+        let mut rest = &self.buf[..];
+        while run.frames < max_frames {
+            let Some(&[a, b, c, d]) = rest.get(..FRAME_HEADER_BYTES) else {
+                break;
+            };
+            let len = u32::from_le_bytes([a, b, c, d]) as usize;
+            let k = kib(len);
+            if check_len(len, max_len).is_err()
+                || rest.len() - FRAME_HEADER_BYTES < len
+                || run.kib.saturating_add(k) > max_kib
+            {
+                break;
             }
-            _ => false,
+            run.frames += 1;
+            run.bytes += len;
+            run.kib += k;
+            rest = &rest[FRAME_HEADER_BYTES + len..];
+        }
+        run
+    }
+
+    /// The next frame of a [`Self::buffered_run`], with its version check (T-2.3).
+    pub(crate) fn take_buffered(&mut self) -> Result<Bytes, FrameError> {
+        let len = self.buf.get_u32_le() as usize;
+        let body = self.buf.split_to(len).freeze();
+        match body.first() {
+            Some(&WIRE_VERSION) => Ok(body),
+            Some(&v) => Err(FrameError::Version(v)),
+            None => Err(FrameError::Empty),
         }
     }
 
@@ -154,6 +180,19 @@ impl FrameReader {
             None => Err(FrameError::Empty),
         }
     }
+}
+
+/// The inbox budget a frame of `len` bytes holds, in KiB (T-5.2).
+pub(crate) fn kib(len: usize) -> u32 {
+    u32::try_from(len.div_ceil(1024)).unwrap_or(u32::MAX)
+}
+
+/// Frames wholly buffered by a [`FrameReader`], with their total size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) frames: u32,
+    pub(crate) bytes: usize,
+    pub(crate) kib: u32,
 }
 
 /// Reads a frame header. `Ok(None)` when the stream ended cleanly before it.

@@ -95,6 +95,7 @@ mod api;
 pub mod baseline;
 mod budget;
 mod class;
+mod clock;
 mod config;
 mod conn;
 mod error;

@@ -28,9 +28,15 @@ pub const QUEUE_BYTES_PER_CLASS: usize = 2 * MAX_MESSAGE_BYTES;
 /// A consensus frame still queued after this long is stale and dropped unsent (T-4.2).
 pub const CONSENSUS_STALE_AFTER: Duration = Duration::from_secs(30);
 
+/// How often the clock that stamps queued frames is read (T-4.2): a stamp is up to this much
+/// early, and a frame is dropped as stale up to this much late.
+pub const QUEUE_CLOCK_TICK: Duration = Duration::from_millis(100);
+
 /// Frames a writer takes from a queue at once (the QUIC stream priority orders the writers
-/// of one connection; batching amortises the per-write cost for small frames).
-pub const WRITE_BATCH_FRAMES: usize = 256;
+/// of one connection; batching amortises the per-write cost for small frames). As large as
+/// the largest queue ([`CONSENSUS_QUEUE_FRAMES`]), so that a writer takes a whole queue of
+/// small frames in one swap and a sender waiting for room is woken once per queueful.
+pub const WRITE_BATCH_FRAMES: usize = 1024;
 
 /// Bytes a writer takes from a queue at once (at least one frame, whatever its size).
 pub const WRITE_BATCH_BYTES: usize = 1024 * 1024;
@@ -39,8 +45,9 @@ pub const WRITE_BATCH_BYTES: usize = 1024 * 1024;
 /// batch; larger ones are written from their own buffers.
 pub const COALESCE_FRAME_BYTES: usize = 4096;
 
-/// Frames a stream reader hands to the inbox at once, when they are already buffered.
-pub const DELIVER_BATCH_FRAMES: usize = 64;
+/// Frames a stream reader hands to the inbox at once, when they are already buffered (about
+/// what [`READ_AHEAD_BYTES`] holds of small frames: one inbox hand-off per read).
+pub const DELIVER_BATCH_FRAMES: usize = 256;
 
 /// Bytes a stream reader may buffer beyond the frame it is reading.
 pub const READ_AHEAD_BYTES: usize = 64 * 1024;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::access::Access;
 use crate::api::{BlockReason, Blocker, Inbound, Receiver, Responder, Sender};
 use crate::class::Class;
+use crate::clock::CoarseClock;
 use crate::config::Config;
 use crate::conn::{CODE_BLOCKED, CODE_REMOVED, CODE_SHUTDOWN, Permits, install, request_on};
 use crate::error::TransportError;
@@ -22,7 +23,8 @@ use crate::identity::Identity;
 use crate::keys::{CidGenerator, ResetKey, initial_cid_provider, subseed};
 use crate::limits::{
     CONNECTION_RECEIVE_WINDOW_BYTES, DELIVER_BATCH_FRAMES, HANDSHAKE_TIMEOUT, MAX_BIDI_STREAMS,
-    MAX_PENDING_HANDSHAKES, MAX_UNI_STREAMS, SEND_WINDOW_BYTES, STREAM_RECEIVE_WINDOW_BYTES,
+    MAX_PENDING_HANDSHAKES, MAX_UNI_STREAMS, QUEUE_CLOCK_TICK, SEND_WINDOW_BYTES,
+    STREAM_RECEIVE_WINDOW_BYTES,
 };
 use crate::peer::{Peer, supervise};
 use crate::queue::Pushed;
@@ -61,16 +63,17 @@ impl Socket {
     }
 }
 
-/// Frames of one class from one peer, handed to the inbox together (T-5.5). Each frame
-/// holds its share of the peer's inbox budget (T-5.2) until the application takes it; frames
-/// dropped untaken (the inbox was dropped) give theirs back. The sender is the batch's one
-/// `Arc<Peer>`, not a field per frame.
+/// Frames of one class from one peer, handed to the inbox together (T-5.5). The batch holds
+/// its frames' share of the peer's inbox budget (T-5.2) until the application has taken the
+/// last of them (or until it is dropped untaken: the inbox was dropped), and gives it back in
+/// one operation. The sender is the batch's one `Arc<Peer>`, not a field per frame.
 #[derive(Debug)]
 pub(crate) struct Batch {
     peer: Arc<Peer>,
     class: Class,
-    /// Frames and the KiB of budget each holds.
-    frames: VecDeque<(Bytes, u32)>,
+    frames: VecDeque<Bytes>,
+    /// Frames and KiB of budget held.
+    held: (u32, u32),
 }
 
 impl Batch {
@@ -79,12 +82,14 @@ impl Batch {
             peer,
             class,
             frames: VecDeque::with_capacity(DELIVER_BATCH_FRAMES),
+            held: (0, 0),
         }
     }
 
     /// Adds a frame that holds `kib` KiB of the peer's budget (taken by the caller).
     pub(crate) fn push(&mut self, frame: Bytes, kib: u32) {
-        self.frames.push_back((frame, kib));
+        self.frames.push_back(frame);
+        self.held = (self.held.0 + 1, self.held.1.saturating_add(kib));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -95,27 +100,33 @@ impl Batch {
         self.frames.is_empty()
     }
 
-    /// The next frame in its public form; its budget is given back here, as the
-    /// application takes it.
+    pub(crate) fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The next frame in its public form; the batch's budget is given back with its last
+    /// frame.
     fn next(&mut self) -> Option<Inbound> {
-        let (frame, kib) = self.frames.pop_front()?;
-        self.peer.inbox.give(1, kib);
+        let frame = self.frames.pop_front()?;
+        if self.frames.is_empty() {
+            self.release();
+        }
         Some(Inbound::Message {
             from: self.peer.shared_key.clone(),
             class: self.class,
             frame,
         })
     }
+
+    fn release(&mut self) {
+        let (frames, kib) = std::mem::take(&mut self.held);
+        self.peer.inbox.give(frames, kib);
+    }
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        let frames = u32::try_from(self.frames.len()).unwrap_or(u32::MAX);
-        let kib = self
-            .frames
-            .iter()
-            .fold(0u32, |sum, (_, kib)| sum.saturating_add(*kib));
-        self.peer.inbox.give(frames, kib);
+        self.release();
     }
 }
 
@@ -180,6 +191,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Sender<bool>,
     /// Mirrors `shutdown`, for the per-send check without a lock.
     stopped: std::sync::atomic::AtomicBool,
+    /// Stamps queued frames (T-4.2), advanced by [`tick_clock`].
+    pub(crate) clock: CoarseClock,
 }
 
 impl Shared {
@@ -209,7 +222,7 @@ impl Shared {
 
     /// Hands frames of one class from one peer to the application, in order.
     pub(crate) fn deliver_batch(&self, batch: Batch) {
-        let bytes: usize = batch.frames.iter().map(|(f, _)| f.len()).sum();
+        let bytes: usize = batch.frames.iter().map(Bytes::len).sum();
         Counters::add(&self.counters.frames_received, batch.len() as u64);
         Counters::add(&self.counters.bytes_received, bytes as u64);
         let _ = self.inbox[batch.class.index()].send(Delivery::Frames(batch));
@@ -384,6 +397,7 @@ impl Network {
             counters: Counters::default(),
             shutdown: watch::Sender::new(false),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            clock: CoarseClock::new(Instant::now()),
         });
         let inbox = Inbox {
             rx: [c_rx, s_rx, l_rx],
@@ -394,6 +408,7 @@ impl Network {
             handle: Arc::new(Handle(shared.clone())),
         };
         network.set_peers(peers);
+        tokio::spawn(tick_clock(shared.clone()));
         tokio::spawn(accept_loop(shared));
         Ok((network, inbox))
     }
@@ -481,14 +496,15 @@ impl Network {
         class: Class,
         frame: Bytes,
     ) -> Result<(), TransportError> {
-        check_outgoing(&frame, self.shared().config.max_frame_bytes)?;
+        let shared = self.shared();
+        check_outgoing(&frame, shared.config.max_frame_bytes)?;
         // Fast path: room in the queue.
-        let now = Instant::now();
-        let frame =
-            match self.with_registered(to, |peer| peer.queues.push(class, frame, now, true))? {
-                Pushed::Queued { .. } => return Ok(()),
-                Pushed::Full(frame) => frame,
-            };
+        let frame = match self.with_registered(to, |peer| {
+            peer.queues.push(class, frame, &shared.clock, true)
+        })? {
+            Pushed::Queued { .. } => return Ok(()),
+            Pushed::Full(frame) => frame,
+        };
         // Boxed so that the future of the fast path, which a producer creates per frame,
         // stays small.
         Box::pin(self.wait_for_room(to, class, frame)).await
@@ -508,7 +524,7 @@ impl Network {
             let space = peer.queues.space(class).notified();
             tokio::pin!(space);
             space.as_mut().enable();
-            match peer.queues.push(class, frame, Instant::now(), true) {
+            match peer.queues.push(class, frame, &self.shared().clock, true) {
                 Pushed::Queued { .. } => return Ok(()),
                 Pushed::Full(back) => {
                     frame = back;
@@ -593,8 +609,9 @@ impl Sender for Network {
     fn send(&self, to: &PublicKey, class: Class, frame: Bytes) -> Result<(), TransportError> {
         let shared = self.shared();
         check_outgoing(&frame, shared.config.max_frame_bytes)?;
-        let now = Instant::now();
-        match self.with_registered(to, |peer| peer.queues.push(class, frame, now, false))? {
+        match self.with_registered(to, |peer| {
+            peer.queues.push(class, frame, &shared.clock, false)
+        })? {
             Pushed::Queued { dropped } => {
                 Counters::add(&shared.counters.dropped_oldest, dropped as u64);
                 Ok(())
@@ -676,6 +693,21 @@ impl Receiver for Inbox {
             if let Some(inbound) = self.start(class.index(), delivery) {
                 return Some(inbound);
             }
+        }
+    }
+}
+
+/// Advances the clock that stamps queued frames every [`QUEUE_CLOCK_TICK`] (T-4.2), until
+/// shutdown.
+async fn tick_clock(shared: Arc<Shared>) {
+    let mut stop = shared.shutdown.subscribe();
+    let mut tick = tokio::time::interval(QUEUE_CLOCK_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tick.tick() => shared.clock.tick(Instant::now()),
         }
     }
 }

@@ -88,14 +88,14 @@ impl Peer {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = addr;
     }
 
-    /// Accounts a received frame of `len` bytes against the rate limit (T-5.3); how long to
-    /// wait before reading it.
-    pub(crate) fn rate_wait(&self, len: usize) -> Duration {
+    /// Accounts `frames` received frames of `bytes` bytes in total against the rate limit
+    /// (T-5.3); how long to wait before reading them.
+    pub(crate) fn rate_wait(&self, bytes: usize, frames: u32) -> Duration {
         match &self.rate {
             Some(rate) => rate
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .reserve(len, Instant::now()),
+                .reserve(bytes, frames, Instant::now()),
             None => Duration::ZERO,
         }
     }

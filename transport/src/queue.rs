@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::class::Class;
+use crate::clock::{CoarseClock, Stamp, is_stale};
 
 /// What a full queue does with a new frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +49,8 @@ pub(crate) enum Pushed {
     Full(Bytes),
 }
 
-/// Queued frames with the time each was queued.
-pub(crate) type Batch = VecDeque<(Instant, Bytes)>;
+/// Queued frames with the (coarse) time each was queued.
+pub(crate) type Batch = VecDeque<(Stamp, Bytes)>;
 
 #[derive(Debug, Default)]
 struct ClassQueue {
@@ -97,11 +97,17 @@ impl SendQueues {
     }
 
     /// Queues `frame` under the class's policy (T-4.2, T-4.3), or under `Refuse` when
-    /// `refuse` is set whatever the policy.
+    /// `refuse` is set whatever the policy, stamped with `clock`'s time.
     ///
     /// The class's writer is woken only when the queue was empty: a writer drains its queue
     /// before it waits again, so frames pushed behind others need no wake-up of their own.
-    pub(crate) fn push(&self, class: Class, frame: Bytes, now: Instant, refuse: bool) -> Pushed {
+    pub(crate) fn push(
+        &self,
+        class: Class,
+        frame: Bytes,
+        clock: &CoarseClock,
+        refuse: bool,
+    ) -> Pushed {
         let limits = self.limits[class.index()];
         let mut queues = self.lock();
         let q = &mut queues[class.index()];
@@ -123,7 +129,8 @@ impl SendQueues {
         }
         let was_empty = q.frames.is_empty();
         q.bytes += frame.len();
-        q.frames.push_back((now, frame));
+        // Read under the lock: the clock never goes back, so a queue's stamps are in order.
+        q.frames.push_back((clock.now(), frame));
         drop(queues);
         if was_empty {
             self.ready[class.index()].notify_one();
@@ -133,7 +140,7 @@ impl SendQueues {
 
     /// Moves up to `max` frames of `class` into `out` (empty on entry), and at most
     /// `max_bytes` unless the first frame alone is larger, then drops the stale ones among
-    /// them (T-4.2). Returns how many stale frames were dropped.
+    /// them at the precise time `now` (T-4.2). Returns how many stale frames were dropped.
     ///
     /// When the whole queue is within both bounds (the usual case) it is swapped with `out`
     /// instead of moved frame by frame, so the lock that every send takes is held for a
@@ -141,7 +148,7 @@ impl SendQueues {
     pub(crate) fn pop_batch(
         &self,
         class: Class,
-        now: Instant,
+        now: Stamp,
         max: usize,
         max_bytes: usize,
         out: &mut Batch,
@@ -170,7 +177,13 @@ impl SendQueues {
         drop(queues);
         let taken = out.len();
         if let Some(stale_after) = self.limits[class.index()].stale_after {
-            out.retain(|(queued_at, _)| now.saturating_duration_since(*queued_at) <= stale_after);
+            // Stamps are in queue order, so the stale frames are the oldest ones.
+            while out
+                .front()
+                .is_some_and(|(queued_at, _)| is_stale(*queued_at, now, stale_after))
+            {
+                out.pop_front();
+            }
         }
         // A sender counts itself in `space_waiters` before it looks at the queue (under the
         // lock taken above), so one that found the queue full is counted here.
@@ -225,6 +238,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use tokio::time::Instant;
 
     fn limits(policy: QueuePolicy) -> QueueLimits {
         QueueLimits {
@@ -250,24 +264,24 @@ mod tests {
     #[test]
     fn consensus_drops_oldest_when_full() {
         let q = queues();
-        let t = Instant::now();
+        let t = CoarseClock::new(Instant::now());
         for i in 0..3 {
             assert_eq!(
-                q.push(Class::Consensus, f(i, 1), t, false),
+                q.push(Class::Consensus, f(i, 1), &t, false),
                 Pushed::Queued { dropped: 0 }
             );
         }
         assert_eq!(
-            q.push(Class::Consensus, f(3, 1), t, false),
+            q.push(Class::Consensus, f(3, 1), &t, false),
             Pushed::Queued { dropped: 1 }
         );
         // Byte budget: an 8-byte frame evicts until 8 more fit in 10.
         assert_eq!(
-            q.push(Class::Consensus, f(4, 8), t, false),
+            q.push(Class::Consensus, f(4, 8), &t, false),
             Pushed::Queued { dropped: 1 }
         );
         let mut out = Batch::new();
-        q.pop_batch(Class::Consensus, t, 10, 100, &mut out);
+        q.pop_batch(Class::Consensus, t.now(), 10, 100, &mut out);
         let out: Vec<Bytes> = out.into_iter().map(|(_, f)| f).collect();
         assert_eq!(out, vec![f(2, 1), f(3, 1), f(4, 8)]);
     }
@@ -275,26 +289,26 @@ mod tests {
     #[test]
     fn sync_refuses_when_full_and_send_wait_can_refuse_consensus() {
         let q = queues();
-        let t = Instant::now();
+        let t = CoarseClock::new(Instant::now());
         for i in 0..3 {
             assert!(matches!(
-                q.push(Class::Sync, f(i, 1), t, false),
+                q.push(Class::Sync, f(i, 1), &t, false),
                 Pushed::Queued { .. }
             ));
         }
         assert_eq!(
-            q.push(Class::Sync, f(9, 1), t, false),
+            q.push(Class::Sync, f(9, 1), &t, false),
             Pushed::Full(f(9, 1))
         );
         assert_eq!(
-            q.push(Class::Lanes, f(9, 11), t, false),
+            q.push(Class::Lanes, f(9, 11), &t, false),
             Pushed::Full(f(9, 11))
         );
         for i in 0..3 {
-            q.push(Class::Consensus, f(i, 1), t, false);
+            q.push(Class::Consensus, f(i, 1), &t, false);
         }
         assert_eq!(
-            q.push(Class::Consensus, f(9, 1), t, true),
+            q.push(Class::Consensus, f(9, 1), &t, true),
             Pushed::Full(f(9, 1))
         );
         assert_eq!(q.depth(Class::Sync), (3, 3));
@@ -302,36 +316,41 @@ mod tests {
 
     #[test]
     fn stale_consensus_frames_are_dropped_on_dequeue() {
-        let q = queues();
-        let t = Instant::now();
-        q.push(Class::Consensus, f(1, 1), t, false);
-        q.push(Class::Consensus, f(2, 1), t + Duration::from_secs(4), false);
-        let mut out = Batch::new();
-        let stale = q.pop_batch(
-            Class::Consensus,
-            t + Duration::from_secs(6),
-            10,
-            100,
-            &mut out,
+        let t0 = Instant::now();
+        // Frames queued at 0 s and 4 s, taken at `at`; the limit is 5 s.
+        let take = |at: Duration| {
+            let q = queues();
+            let t = CoarseClock::new(t0);
+            q.push(Class::Consensus, f(1, 1), &t, false);
+            t.tick(t0 + Duration::from_secs(4));
+            q.push(Class::Consensus, f(2, 1), &t, false);
+            let mut out = Batch::new();
+            let stale = q.pop_batch(Class::Consensus, t.stamp(t0 + at), 10, 100, &mut out);
+            let out: Vec<Bytes> = out.into_iter().map(|(_, f)| f).collect();
+            (stale, out)
+        };
+        // Within the limit plus the clock's tick: kept.
+        assert_eq!(
+            take(Duration::from_millis(5100)),
+            (0, vec![f(1, 1), f(2, 1)])
         );
-        let out: Vec<Bytes> = out.into_iter().map(|(_, f)| f).collect();
-        assert_eq!((stale, out), (1, vec![f(2, 1)]));
+        assert_eq!(take(Duration::from_secs(6)), (1, vec![f(2, 1)]));
     }
 
     #[test]
     fn batches_are_bounded_by_frames_and_bytes() {
         let q = queues();
-        let t = Instant::now();
+        let t = CoarseClock::new(Instant::now());
         for i in 0..3 {
-            q.push(Class::Consensus, f(i, 3), t, false);
+            q.push(Class::Consensus, f(i, 3), &t, false);
         }
         let take = |max, max_bytes| {
             let mut out = Batch::new();
-            q.pop_batch(Class::Consensus, t, max, max_bytes, &mut out);
+            q.pop_batch(Class::Consensus, t.now(), max, max_bytes, &mut out);
             out.into_iter().map(|(_, f)| f).collect::<Vec<_>>()
         };
         assert_eq!(take(2, 100), vec![f(0, 3), f(1, 3)]);
-        q.push(Class::Consensus, f(3, 3), t, false);
+        q.push(Class::Consensus, f(3, 3), &t, false);
         // Over the byte bound: as many whole frames as fit, and at least one.
         assert_eq!(take(10, 4), vec![f(2, 3)]);
         assert_eq!(take(10, 1), vec![f(3, 3)]);

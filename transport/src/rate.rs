@@ -71,10 +71,11 @@ impl RateLimiter {
         }
     }
 
-    /// Accounts for one frame of `len` bytes; returns how long to wait before reading it.
-    pub(crate) fn reserve(&mut self, len: usize, now: Instant) -> Duration {
-        let a = self.bytes.reserve(len as u64, now);
-        let b = self.frames.reserve(1, now);
+    /// Accounts for `frames` frames of `bytes` bytes in total; returns how long to wait
+    /// before reading them.
+    pub(crate) fn reserve(&mut self, bytes: usize, frames: u32, now: Instant) -> Duration {
+        let a = self.bytes.reserve(bytes as u64, now);
+        let b = self.frames.reserve(u64::from(frames), now);
         a.max(b)
     }
 }
@@ -87,13 +88,16 @@ mod tests {
     fn burst_then_sustained_rate() {
         let t0 = Instant::now();
         let mut r = RateLimiter::new(1000, 2000, 10, 2, t0);
-        assert_eq!(r.reserve(1000, t0), Duration::ZERO);
-        assert_eq!(r.reserve(1000, t0), Duration::ZERO);
+        assert_eq!(r.reserve(1000, 1, t0), Duration::ZERO);
+        assert_eq!(r.reserve(1000, 1, t0), Duration::ZERO);
         // Bytes exhausted and frames exhausted: 500 bytes at 1000/s is 0.5 s; one frame at
         // 10/s is 0.1 s.
-        assert_eq!(r.reserve(500, t0), Duration::from_millis(500));
+        assert_eq!(r.reserve(500, 1, t0), Duration::from_millis(500));
         // After a second the byte bucket has refilled 1000 tokens (balance +500).
-        assert_eq!(r.reserve(500, t0 + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(
+            r.reserve(500, 1, t0 + Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 
     #[test]
@@ -101,7 +105,7 @@ mod tests {
         let t0 = Instant::now();
         let mut r = RateLimiter::new(0, 0, 0, 0, t0);
         for _ in 0..1000 {
-            assert_eq!(r.reserve(1 << 20, t0), Duration::ZERO);
+            assert_eq!(r.reserve(1 << 20, 1, t0), Duration::ZERO);
         }
     }
 }
