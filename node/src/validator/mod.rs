@@ -17,6 +17,7 @@
 //! validator: read handles on its committed state and index, and its mempool through the loop.
 
 pub mod clock;
+mod pull;
 mod runner;
 
 use std::future::Future;
@@ -32,12 +33,14 @@ use bytes::Bytes;
 use shardnet_consensus::{
     Config as ConsensusConfig, Core, Recovery, SafetyStore, SledSafetyStore, genesis_block,
 };
+use shardnet_exec::lanes::pull::Puller;
 use shardnet_exec::{ShardApp, ShardConfig, SledStore, StateStore};
 use shardnet_protocol::{Genesis, SecretKey, ShardId, ValidatorIndex};
 use shardnet_transport::{Config as TransportConfig, Network, PeerBook, Socket};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use pull::RelayConfig;
 pub use runner::{CommitHook, LedgerStore, SubmitReply};
 
 use crate::index::ChainIndex;
@@ -241,6 +244,8 @@ pub struct Parts<S: StateStore, F: SafetyStore> {
     pub transport: TransportConfig,
     /// Called after every commit.
     pub on_commit: Option<CommitHook>,
+    /// Relay settings (CS-16).
+    pub relay: RelayConfig,
 }
 
 impl<S: StateStore, F: SafetyStore> std::fmt::Debug for Parts<S, F> {
@@ -337,6 +342,10 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
         ledger: parts.ledger,
         outbox: parts.outbox,
         last_repush_ms: 0,
+        puller: Puller::new(usize::from(index.0)),
+        pulls_served: Default::default(),
+        relay: parts.relay,
+        events: events.downgrade(),
         last_report_ms: std::collections::BTreeMap::new(),
         metrics: Arc::clone(&metrics),
         index: parts.index,
@@ -439,6 +448,7 @@ impl Validator {
                 peers: None,
                 transport: TransportConfig::default(),
                 on_commit: None,
+                relay: RelayConfig::default(),
             },
             rt,
         )?;
