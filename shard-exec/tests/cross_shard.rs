@@ -775,3 +775,67 @@ fn contract_transfers_cross_and_synchronous_calls_fail() {
     net.assert_drained();
     net.assert_conserved(&[]);
 }
+
+/// CS-6, SELFDESTRUCT: a contract on shard 0 that self-destructs to a beneficiary homed on
+/// shard 1 sends its balance there as a cross-shard transfer; nothing is credited (or left)
+/// on shard 0, and value is conserved. Raw bytecode: empty calldata accepts value; otherwise
+/// `SELFDESTRUCT(calldataload(0))`.
+#[test]
+fn selfdestruct_to_a_foreign_beneficiary_sends_the_balance_across() {
+    // Runtime: CALLDATASIZE PUSH1 6 JUMPI STOP STOP JUMPDEST PUSH1 0 CALLDATALOAD SELFDESTRUCT.
+    let runtime = "36600657".to_string() + "0000" + "5b600035ff";
+    // Init code: CODECOPY the 11-byte runtime (at offset 12) to memory and RETURN it.
+    let initcode: Bytes = hex::decode(format!("600b600c600039600b6000f3{runtime}"))
+        .unwrap()
+        .into();
+    let alice = deployer(0, 0);
+    let funded = [(alice.address, U256::from(10 * ETH))];
+    let mut net = Net::new(&funded);
+    let bomb = alice.address.create(0);
+    let dave = wallet_on(1, 300).address;
+    let erin = wallet_on(0, 400).address;
+    net.accounts.extend([bomb, dave, erin]);
+    net.submit(0, alice.deploy(0, initcode.clone(), 200_000));
+    net.submit(
+        0,
+        alice.call(1, bomb, U256::from(4_321), Bytes::new(), 100_000),
+    );
+    net.until("funded", |n| n.balance(bomb) == U256::from(4_321));
+
+    let to_dave = Bytes::from(word_addr(dave).to_vec());
+    net.submit(0, alice.call(2, bomb, U256::ZERO, to_dave, 100_000));
+    net.until("arrived", |n| n.balance(dave) == U256::from(4_321));
+    assert_eq!(
+        net.balance(bomb),
+        U256::ZERO,
+        "the balance left the contract"
+    );
+    assert!(
+        net.shards[0]
+            .app
+            .account(&hash_address(&dave))
+            .unwrap()
+            .is_none(),
+        "nothing credited to the foreign beneficiary on shard 0"
+    );
+
+    // A local beneficiary is Ethereum's SELFDESTRUCT (a second contract, funded, then
+    // destroyed to erin on the same shard).
+    net.submit(0, alice.deploy(3, initcode, 200_000));
+    let bomb2 = alice.address.create(3);
+    net.accounts.push(bomb2);
+    assert_eq!(net.home(&bomb2), 0, "pick another nonce");
+    {
+        net.submit(
+            0,
+            alice.call(4, bomb2, U256::from(99), Bytes::new(), 100_000),
+        );
+        net.until("funded", |n| n.balance(bomb2) == U256::from(99));
+        let to_erin = Bytes::from(word_addr(erin).to_vec());
+        net.submit(0, alice.call(5, bomb2, U256::ZERO, to_erin, 100_000));
+        net.until("local", |n| n.balance(erin) == U256::from(99));
+    }
+    net.blocks(4);
+    net.assert_drained();
+    net.assert_conserved(&[]);
+}
