@@ -839,3 +839,113 @@ fn selfdestruct_to_a_foreign_beneficiary_sends_the_balance_across() {
     net.assert_drained();
     net.assert_conserved(&[]);
 }
+
+/// X-6 inside the EVM: a factory's CREATE (nonce-addressed) and CREATE2 (salt-addressed)
+/// whose address is homed on another shard fail cleanly: 0 is pushed, the return data is the
+/// reason, no account appears on either shard, the endowment stays with the factory, and the
+/// creator's nonce still moves on; local addresses are created as in Ethereum.
+#[test]
+fn create_and_create2_to_a_foreign_address_fail_cleanly() {
+    // Runtime: CREATE(callvalue, 0, 1) of the one-byte init code 0x00 (memory is zero); store
+    // the result in slot 0 and RETURNDATASIZE in slot 1.
+    let create = "6001600034f0600055".to_string() + "3d60015500";
+    // Runtime: CREATE2(callvalue, 0, 1, salt = calldataload(0)); the same stores.
+    let create2 = "6000356001600034f5600055".to_string() + "3d60015500";
+    let init = |runtime: &str| -> Bytes {
+        let n = runtime.len() / 2;
+        hex::decode(format!("60{n:02x}600c60003960{n:02x}6000f3{runtime}"))
+            .unwrap()
+            .into()
+    };
+    let alice = (0..)
+        .map(|skip| deployer(0, skip * 1000))
+        .find(|w| shard_map().home(&w.address.create(1)).0 == 0)
+        .unwrap();
+    let funded = [(alice.address, U256::from(10 * ETH))];
+    let mut net = Net::new(&funded);
+    let factory = alice.address.create(0);
+    let factory2 = alice.address.create(1);
+    net.accounts.extend([factory, factory2]);
+    net.submit(0, alice.deploy(0, init(&create), 300_000));
+    net.submit(0, alice.deploy(1, init(&create2), 300_000));
+    net.until("deployed", |n| {
+        n.nonce(factory) == 1 && n.nonce(factory2) == 1
+    });
+
+    let exists = |n: &Net, shard: usize, a: Address| {
+        n.shards[shard]
+            .app
+            .account(&hash_address(&a))
+            .unwrap()
+            .is_some()
+    };
+    // CREATE at the factory's nonces 1, 2, 3, …: some addresses local, some not.
+    let (mut local, mut foreign) = (0, 0);
+    for i in 0..6u64 {
+        let address = factory.create(1 + i);
+        net.accounts.push(address);
+        net.submit(
+            0,
+            alice.call(2 + i, factory, U256::from(5), Bytes::new(), 300_000),
+        );
+        net.until("created", |n| n.nonce(factory) == 2 + i);
+        if net.home(&address) == 0 {
+            local += 1;
+            assert_eq!(
+                net.storage(factory, 0),
+                U256::from_be_slice(address.as_slice())
+            );
+            assert_eq!(net.balance(address), U256::from(5), "endowment");
+        } else {
+            foreign += 1;
+            assert_eq!(net.storage(factory, 0), U256::ZERO, "CREATE failed");
+            assert!(net.storage(factory, 1) > U256::from(4), "with a reason");
+            assert!(!exists(&net, 0, address) && !exists(&net, 1, address));
+        }
+    }
+    assert!(local > 0 && foreign > 0, "{local} local, {foreign} foreign");
+    assert_eq!(
+        net.balance(factory),
+        U256::from(5 * foreign),
+        "failed endowments stayed with the factory"
+    );
+
+    // CREATE2: one local and one foreign salt.
+    let code_hash = alloy_primitives::keccak256([0u8]);
+    let salt_for = |shard: u16| {
+        (0u64..)
+            .map(|s| alloy_primitives::B256::from(U256::from(s)))
+            .find(|s| shard_map().home(&factory2.create2(*s, code_hash)).0 == shard)
+            .unwrap()
+    };
+    let salts = [salt_for(0), salt_for(1)];
+    let nonce = 8;
+    for (k, shard) in [0usize, 1].into_iter().enumerate() {
+        let salt = salts[shard];
+        let address = factory2.create2(salt, code_hash);
+        net.accounts.push(address);
+        let k = k as u64;
+        net.submit(
+            0,
+            alice.call(
+                nonce + k,
+                factory2,
+                U256::ZERO,
+                salt.0.to_vec().into(),
+                300_000,
+            ),
+        );
+        net.until("create2", |n| n.nonce(factory2) == 2 + k);
+        let expected = if shard == 0 {
+            U256::from_be_slice(address.as_slice())
+        } else {
+            U256::ZERO
+        };
+        assert_eq!(net.storage(factory2, 0), expected);
+        assert_eq!(exists(&net, 0, address), shard == 0);
+        assert!(!exists(&net, 1, address));
+    }
+    net.blocks(4);
+    net.assert_drained();
+    net.assert_conserved(&[]);
+}

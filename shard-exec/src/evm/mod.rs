@@ -22,6 +22,7 @@ use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
 
 pub use inbound::CrossShardEffects;
 
+mod create;
 mod inbound;
 mod precompile;
 mod selfdestruct;
@@ -342,8 +343,9 @@ pub(crate) type ShardEvm<'a, V> = revm::context::Evm<
     revm::handler::EthFrame<revm::interpreter::interpreter::EthInterpreter>,
 >;
 
-/// Builds [`ShardEvm`]: with `xs`, `CROSS_SHARD` and sends (CS-5, CS-6), and SELFDESTRUCT to
-/// a foreign beneficiary as a cross-shard transfer (`selfdestruct.rs`).
+/// Builds [`ShardEvm`]: with `xs`, `CROSS_SHARD` and sends (CS-5, CS-6), SELFDESTRUCT to
+/// a foreign beneficiary as a cross-shard transfer (`selfdestruct.rs`), and CREATE/CREATE2 to
+/// a foreign address failing cleanly (X-6, `create.rs`).
 pub(crate) fn shard_evm<'a, V: StateView + ?Sized>(
     db: CacheDB<ViewDb<'a, V>>,
     block: BlockEnv,
@@ -358,18 +360,24 @@ pub(crate) fn shard_evm<'a, V: StateView + ?Sized>(
         .with_chain(xs.map(CrossShardEnv::rules))
         .build_mainnet()
         .with_precompiles(shard_precompiles(spec, xs));
-    let op = selfdestruct::SELFDESTRUCT;
-    let gas = evm
-        .instruction
-        .gas_table()
-        .get(usize::from(op))
-        .copied()
-        .unwrap_or_default();
-    evm.instruction.insert_instruction(
-        op,
-        revm::interpreter::Instruction::new(selfdestruct::selfdestruct),
-        gas,
-    );
+    use revm::interpreter::Instruction;
+    let ours = [
+        (
+            selfdestruct::SELFDESTRUCT,
+            Instruction::new(selfdestruct::selfdestruct),
+        ),
+        (create::CREATE, Instruction::new(create::create::<false, _>)),
+        (create::CREATE2, Instruction::new(create::create::<true, _>)),
+    ];
+    for (op, instruction) in ours {
+        let gas = evm
+            .instruction
+            .gas_table()
+            .get(usize::from(op))
+            .copied()
+            .unwrap_or_default();
+        evm.instruction.insert_instruction(op, instruction, gas);
+    }
     evm
 }
 
