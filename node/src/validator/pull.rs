@@ -2,9 +2,9 @@
 //! source validator for missing lane ranges over the transport's request/response (class
 //! `Lanes`, `specs/wire.md` W-3.10), and a source validator answers from its durable outbox.
 //!
-//! When and what to pull is decided by the sans-IO [`Puller`]; this module only sends its
-//! orders, serves requests and feeds the answers back to the app, which checks every segment
-//! exactly like a pushed one (CS-8): who answered never matters for safety.
+//! When and what to pull is decided by the sans-IO [`shardnet_exec::lanes::pull::Puller`]; this
+//! module only sends its orders, serves requests and feeds the answers back to the app, which
+//! checks every segment exactly like a pushed one (CS-8): who answered never matters for safety.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
