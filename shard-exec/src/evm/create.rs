@@ -1,15 +1,24 @@
-//! X-6 inside the EVM: CREATE and CREATE2 whose address is homed on another shard fail
-//! cleanly, instead of leaving a contract (and its endowment) stranded on the creating shard.
+//! X-6 inside the EVM: CREATE and CREATE2 whose address is homed on another shard.
 //!
-//! Ethereum's instruction runs first (memory, init-code and hashing costs, the address
-//! computed exactly as tools compute it). If the new address is homed elsewhere, the frame
-//! is not created: the creator's nonce is bumped (so the next CREATE gets the next address, as
-//! after a CREATE whose init code fails), nothing else changes (no value moves, the forwarded
-//! gas is given back), and the instruction pushes 0 and leaves an
-//! `Error(string)` naming the address and its shard in the return-data buffer, so Solidity's
-//! `new` reverts with that reason. Off a shard (no send rules), and for local addresses, it
-//! is Ethereum's CREATE. (The asynchronous creation that `specs/execution.md` X-6 plans, a
-//! `Create` message to the home shard, is not implemented.)
+//! Ethereum's instruction runs first (memory, init-code and hashing costs, the address computed
+//! exactly as tools compute it). If the new address is homed elsewhere (and Ethereum would not
+//! fail the creation first: call depth, endowment not covered, nonce exhausted), no local frame
+//! is created, the creator's nonce is bumped as for any CREATE, and:
+//! - CREATE is sent as a cross-shard `Create` message, exactly as a deploy transaction to a
+//!   foreign address is (`precompile::create`): the endowment is escrowed, the init code's gas
+//!   (the gas the CREATE would have forwarded, capped by the destination's request budget) is
+//!   prepaid by the creator at the transaction's gas price, and the instruction pushes the
+//!   address at once; the forwarded gas is given back to the frame. The home shard runs the init
+//!   code as the creator with the creator's nonce, so the contract lands at that very address,
+//!   and answers with a `Response` (refunds to the creator). Journaled: a reverting frame sends
+//!   nothing.
+//! - CREATE2, or a CREATE the creator cannot prepay (or that its lane cannot take, or whose
+//!   gas or init code does not fit a message), fails cleanly: nothing moves, the forwarded gas
+//!   is given back, 0 is pushed and the return-data buffer holds the reason as `Error(string)`
+//!   (Solidity's `new` re-raises it). A `Create` message carries no CREATE2 salt, so the home
+//!   shard could not reproduce a CREATE2 address.
+//!
+//! Off a shard (no send rules), and for local addresses, it is Ethereum's instruction.
 
 use alloy_primitives::U256;
 use revm::context_interface::journaled_state::account::JournaledAccountTr;
@@ -23,8 +32,8 @@ use revm::interpreter::{
 };
 use revm::primitives::CALL_STACK_LIMIT;
 
-use super::precompile::SendRules;
-use crate::lanes::system::SendError;
+use super::precompile::{self, SendRules};
+use crate::lanes::system::{CROSS_SHARD, SendError};
 
 /// The CREATE opcode.
 pub(crate) const CREATE: u8 = 0xf0;
@@ -53,6 +62,7 @@ where
         return result;
     };
     let (caller, value, forwarded) = (inputs.caller(), inputs.value(), inputs.gas_limit());
+    let initcode = inputs.init_code().clone();
     let account = host
         .journal_mut()
         .load_account(caller)
@@ -79,10 +89,59 @@ where
     *interpreter.bytecode.action() = None;
     interpreter.bytecode.reset_action();
     interpreter.gas.erase_cost(forwarded);
-    let e = SendError::ForeignCreate(address, rules.shard_map.home(&address).0);
-    interpreter.return_data.set_buffer(e.revert_data());
-    if !interpreter.stack.push(U256::ZERO) {
+    let sent = if IS_CREATE2 {
+        Ok(Err(SendError::ForeignCreate(
+            address,
+            rules.shard_map.home(&address).0,
+        )))
+    } else {
+        let gas_limit = forwarded.min(rules.max_request_gas);
+        send_create(
+            host, &rules, caller, address, nonce, value, initcode, gas_limit,
+        )
+    };
+    let pushed = match sent {
+        Err(_) => return Err(InstructionResult::FatalExternalError),
+        Ok(Ok(())) => {
+            interpreter.return_data.clear();
+            U256::from_be_slice(address.as_slice())
+        }
+        Ok(Err(e)) => {
+            interpreter.return_data.set_buffer(e.revert_data());
+            U256::ZERO
+        }
+    };
+    if !interpreter.stack.push(pushed) {
         return Err(InstructionResult::StackOverflow);
     }
     Ok(())
+}
+
+/// Escrows the endowment and sends the `Create`, all or nothing: a refusal leaves no
+/// trace in the journal.
+#[allow(clippy::too_many_arguments)]
+fn send_create<H: ContextTr>(
+    host: &mut H,
+    rules: &SendRules,
+    from: alloy_primitives::Address,
+    address: alloy_primitives::Address,
+    nonce: u64,
+    value: U256,
+    initcode: alloy_primitives::Bytes,
+    gas_limit: u64,
+) -> Result<Result<(), SendError>, String> {
+    let checkpoint = host.journal_mut().checkpoint();
+    let out = match host.journal_mut().transfer(from, CROSS_SHARD, value) {
+        Ok(None) => precompile::create(
+            host, rules, from, address, nonce, value, initcode, gas_limit,
+        ),
+        Ok(Some(_)) => Ok(Err(SendError::Prepay(value))),
+        Err(e) => Err(format!("store: {e}")),
+    };
+    if matches!(out, Ok(Ok(()))) {
+        host.journal_mut().checkpoint_commit();
+    } else {
+        host.journal_mut().checkpoint_revert(checkpoint);
+    }
+    out
 }

@@ -317,7 +317,7 @@ fn prepay<CTX: ContextTr>(
 
 /// a creation whose address is homed on another shard becomes a `Create` message.
 #[allow(clippy::too_many_arguments)]
-fn create<CTX: ContextTr>(
+pub(super) fn create<CTX: ContextTr>(
     ctx: &mut CTX,
     rules: &SendRules,
     from: Address,
