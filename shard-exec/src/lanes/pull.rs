@@ -14,9 +14,10 @@
 //! rotation starts at an offset, the puller's own index, so destination validators spread
 //! their pulls), so a dead or Byzantine source validator delays a lane by one pull timeout at
 //! most. An answer that brings nothing new doubles the lane's wait, up to
-//! [`PULL_MAX_BACKOFF_MS`] (idle lanes cost one small request every 16 s); any progress or
-//! useful answer resets it. The answer is never trusted: its segments are checked exactly like
-//! pushed ones (CS-8) by the caller.
+//! [`PULL_MAX_BACKOFF_MS`]: an idle lane costs one small request every 4 s, and a lane that
+//! starts moving while every push is lost waits at most that long. Any progress or useful
+//! answer resets it. The answer is never trusted: its segments are checked exactly like pushed
+//! ones (CS-8) by the caller.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +28,7 @@ use shardnet_protocol::{LaneId, LanePull};
 pub const PULL_STALL_MS: u64 = 2_000;
 
 /// Longest wait between two pulls of a lane whose pulls bring nothing.
-pub const PULL_MAX_BACKOFF_MS: u64 = 16_000;
+pub const PULL_MAX_BACKOFF_MS: u64 = 4_000;
 
 /// How long a requester waits for a pull's answer; a pull outstanding for twice this long is
 /// forgotten (its answer can no longer arrive).

@@ -62,12 +62,16 @@ fn pulls_alone_deliver_every_lane_when_pushes_are_lost() {
     assert!(cross > 10, "{:?}", out.stats);
 }
 
-/// The same with the standard faults (partitions, crash-restarts, datagram loss).
+/// The same with the standard faults (partitions, crash-restarts, datagram loss). Seeds 35
+/// and 45 failed while an idle lane's probes backed off to 16 s (a response lane that started
+/// moving late was not pulled before the run ended); 16 seeds from 30 pass since the 4 s cap.
 #[test]
 fn pulls_alone_deliver_under_faults() {
-    let mut cfg = Config::new(14, 2, 4);
-    cfg.pull_only = true;
-    assert_ok(&timed(&cfg));
+    for seed in [14, 35, 45] {
+        let mut cfg = Config::new(seed, 2, 4);
+        cfg.pull_only = true;
+        assert_ok(&timed(&cfg));
+    }
 }
 
 /// Negative control: a workload that runs to the very end cannot be fully committed nor its
