@@ -634,7 +634,8 @@ struct Op {
     /// 0: wallet transfer (CS-6); 1: a call (Ok: the callee has no code); 2: a call whose
     /// deadline has passed (TimedOut, CS-12); 3: a call the destination rejects (gas below
     /// its intrinsic cost); 4: a send the precompile refuses (the transaction reverts and
-    /// sends nothing, CS-5).
+    /// sends nothing, CS-5); 5: a deployment, sent as a `Create` when its address is homed on
+    /// the other shard, answered by a `Response`.
     kind: u8,
     /// Blocks to run after submitting it.
     pause: u64,
@@ -649,7 +650,7 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         Just(None),
         (0u64..200, 0usize..2, any::<bool>()).prop_map(Some),
     ];
-    (0usize..4, 0u8..4, 1u64..1_000_000, 0u8..5, 0u64..3, crash).prop_map(
+    (0usize..4, 0u8..4, 1u64..1_000_000, 0u8..6, 0u64..3, crash).prop_map(
         |(wallet, to, value, kind, pause, crash)| Op {
             wallet,
             to,
@@ -686,6 +687,14 @@ proptest::proptest! {
             let to = Address::repeat_byte(op.to * 2 + dst as u8 + 0x10);
             let value = U256::from(op.value);
             let raw = match op.kind {
+                5 => {
+                    let address = w.address.create(nonces[op.wallet]);
+                    if net.home(&address) != src {
+                        sends[src][0] += 1;
+                        sends[dst][1] += 1;
+                    }
+                    w.deploy(nonces[op.wallet], Bytes::from_static(&[0x00]), 200_000)
+                }
                 0 => {
                     sends[src][0] += 1;
                     *credited.entry(to).or_default() += value;
