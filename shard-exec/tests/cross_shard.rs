@@ -969,3 +969,41 @@ fn create_to_another_shard_is_sent_and_create2_fails_cleanly() {
     net.assert_drained();
     net.assert_conserved(&[]);
 }
+
+/// CS-6 with CS-15: a SELFDESTRUCT to a foreign beneficiary on a lane without credit reverts
+/// its frame (`LaneFull`): the contract keeps its balance and nothing is sent.
+#[test]
+fn selfdestruct_to_a_full_lane_reverts() {
+    let runtime = "36600657".to_string() + "0000" + "5b600035ff";
+    let initcode: Bytes = hex::decode(format!("600b600c600039600b6000f3{runtime}"))
+        .unwrap()
+        .into();
+    let alice = deployer(0, 0);
+    let funded = [(alice.address, U256::from(10 * ETH))];
+    let congestion = Congestion {
+        lane_credits: 0,
+        threshold: 1_000,
+    };
+    let mut net = Net::with(&funded, congestion);
+    let bomb = alice.address.create(0);
+    let dave = wallet_on(1, 300).address;
+    net.accounts.extend([bomb, dave]);
+    net.submit(0, alice.deploy(0, initcode, 200_000));
+    net.submit(
+        0,
+        alice.call(1, bomb, U256::from(4_321), Bytes::new(), 100_000),
+    );
+    net.until("funded", |n| n.balance(bomb) == U256::from(4_321));
+    let to_dave = Bytes::from(word_addr(dave).to_vec());
+    net.submit(0, alice.call(2, bomb, U256::ZERO, to_dave, 100_000));
+    net.until("executed", |n| n.nonce(alice.address) == 3);
+    net.blocks(4);
+    assert_eq!(
+        net.balance(bomb),
+        U256::from(4_321),
+        "the contract kept its balance"
+    );
+    assert_eq!(net.balance(dave), U256::ZERO, "nothing sent");
+    net.assert_drained();
+    net.assert_conserved(&[]);
+}
