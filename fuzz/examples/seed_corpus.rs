@@ -17,7 +17,7 @@ use shardnet_protocol::merkle::{leaf_hash, root};
 use shardnet_protocol::{
     Address, B256, Block, BlockHash, BlockHeader, BoundedBytes, BoundedVec, Callback, Committee,
     CrossShardMessage, Epoch, ExecutionCommitment, FinalityProof, Genesis, GenesisAccount,
-    GenesisValidator, Hash32, Height, LaneClass, LaneId, LaneSegment, MessageBody, MultiProof,
+    GenesisValidator, Hash32, Height, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment, MessageBody, MultiProof,
     Origin, Outcome, Payload, QuorumCert, Round, SecretKey, ShardId, ShardMap, ShardMapScheme,
     Stake, Timeout, TimeoutCert, U256, ValidatorIndex, Vote, VoteData, Watermark, encode,
 };
@@ -313,6 +313,20 @@ fn main() {
     for (i, s) in segments.iter().enumerate() {
         write("decode_lane_segment", &format!("segment-{i}"), s);
     }
+
+    // Lane pulls (CS-16): a request, and an answer carrying two of the segments above.
+    if let Some(lane) = msgs.first().map(|m| m.lane) {
+        let pull = LanePull {
+            lane,
+            first: 1,
+            last: 64,
+        };
+        write("decode_lane_pull", "pull", &pull);
+    }
+    let answer = LanePullResponse {
+        segments: BoundedVec::try_from_vec(segments[..2].to_vec()).expect("fits"),
+    };
+    write("decode_lane_pull", "answer", &answer);
 
     // Blocks of shard 1: one carrying transactions and a segment, one empty on a genesis QC.
     let payload = Payload {

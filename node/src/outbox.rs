@@ -10,7 +10,51 @@
 //! emitted.
 
 use shardnet_protocol::codec::{canonical_bytes, decode_canonical};
-use shardnet_protocol::{LaneClass, LaneId, LaneSegment};
+use shardnet_protocol::limits::{MAX_MESSAGE_BYTES, MAX_PULL_SEGMENTS};
+use shardnet_protocol::{LaneClass, LaneId, LanePull, LaneSegment};
+
+/// Bytes of segments one pull answer carries at most (CS-16), unless its first segment alone is
+/// larger (it was pushed in one frame, so it fits in one answer).
+pub const PULL_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Room left in a frame for the answer's own encoding around its segments.
+const ANSWER_OVERHEAD_BYTES: usize = 64;
+
+/// Collects, in key order, the stored segments overlapping `pull`'s range, within the answer's
+/// bounds (`MAX_PULL_SEGMENTS`, [`PULL_ANSWER_BYTES`]). `entries` yields (first sequence,
+/// encoded size, segment) for the pulled lane in ascending order of first sequence.
+fn answer<E>(
+    pull: &LanePull,
+    entries: impl Iterator<Item = Result<(u64, usize, LaneSegment), E>>,
+) -> Result<Vec<LaneSegment>, E> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for entry in entries {
+        let (first, size, segment) = entry?;
+        if first > pull.last || out.len() == MAX_PULL_SEGMENTS {
+            break;
+        }
+        if segment
+            .messages
+            .last()
+            .is_none_or(|m| m.sequence < pull.first)
+        {
+            continue;
+        }
+        let total = bytes.saturating_add(size);
+        let fits = if out.is_empty() {
+            total <= MAX_MESSAGE_BYTES - ANSWER_OVERHEAD_BYTES
+        } else {
+            total <= PULL_ANSWER_BYTES
+        };
+        if !fits {
+            break;
+        }
+        bytes = total;
+        out.push(segment);
+    }
+    Ok(out)
+}
 
 /// Why the outbox failed (fatal for the validator, like the ledger).
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +78,9 @@ pub trait OutboxStore: Send + 'static {
         &mut self,
         certified: &dyn Fn(&LaneId) -> u64,
     ) -> Result<Vec<LaneSegment>, OutboxError>;
+    /// CS-16 (pull): the held segments of `pull.lane` that overlap `pull.first..=pull.last`, in
+    /// sequence order, at most `MAX_PULL_SEGMENTS` and about [`PULL_ANSWER_BYTES`].
+    fn serve(&self, pull: &LanePull) -> Result<Vec<LaneSegment>, OutboxError>;
 }
 
 impl OutboxStore for Outbox {
@@ -45,6 +92,9 @@ impl OutboxStore for Outbox {
         certified: &dyn Fn(&LaneId) -> u64,
     ) -> Result<Vec<LaneSegment>, OutboxError> {
         Self::prune_and_pending(self, certified)
+    }
+    fn serve(&self, pull: &LanePull) -> Result<Vec<LaneSegment>, OutboxError> {
+        Self::serve(self, pull)
     }
 }
 
@@ -101,6 +151,19 @@ impl OutboxStore for MemoryOutbox {
         });
         Ok(map.values().cloned().collect())
     }
+    fn serve(&self, pull: &LanePull) -> Result<Vec<LaneSegment>, OutboxError> {
+        let map = self
+            .segments
+            .lock()
+            .map_err(|_| OutboxError::Corrupt("lock poisoned".into()))?;
+        let range = key(&pull.lane, 0)..=key(&pull.lane, pull.last);
+        answer(
+            pull,
+            map.range(range).map(|(k, s)| {
+                Ok::<_, OutboxError>((first_of(k), canonical_bytes(s).len(), s.clone()))
+            }),
+        )
+    }
 }
 
 /// The `outbox` tree: (lane, first sequence) → segment.
@@ -119,6 +182,13 @@ fn key(lane: &LaneId, first: u64) -> [u8; 13] {
     };
     k[5..].copy_from_slice(&first.to_be_bytes());
     k
+}
+
+/// The first sequence a key names.
+fn first_of(k: &[u8]) -> u64 {
+    k.get(5..13)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 impl Outbox {
@@ -159,6 +229,21 @@ impl Outbox {
             }
         }
         Ok(pending)
+    }
+
+    /// CS-16 (pull): the held segments of `pull.lane` overlapping its range (see
+    /// [`OutboxStore::serve`]).
+    pub fn serve(&self, pull: &LanePull) -> Result<Vec<LaneSegment>, OutboxError> {
+        let range = key(&pull.lane, 0)..=key(&pull.lane, pull.last);
+        answer(
+            pull,
+            self.tree.range(range).map(|entry| {
+                let (k, v) = entry?;
+                let s: LaneSegment =
+                    decode_canonical(&v).map_err(|e| OutboxError::Corrupt(e.to_string()))?;
+                Ok((first_of(&k), v.len(), s))
+            }),
+        )
     }
 
     /// Segments held.
@@ -244,6 +329,23 @@ mod tests {
         outbox.record(&[segment(to1, 4, 2, &proof)]).unwrap();
         assert_eq!(outbox.len(), 3);
         // Lane to 1 certified up to 3: its first segment goes, the second stays.
+        // Pulls: by overlap with the range, in sequence order, one lane only.
+        let pull = |lane, first, last| LanePull { lane, first, last };
+        let firsts = |v: Vec<LaneSegment>| -> Vec<u64> {
+            v.iter().map(|s| s.messages[0].sequence).collect()
+        };
+        assert_eq!(firsts(outbox.serve(&pull(to1, 1, 9)).unwrap()), [1, 4]);
+        assert_eq!(firsts(outbox.serve(&pull(to1, 3, 4)).unwrap()), [1, 4]);
+        assert_eq!(firsts(outbox.serve(&pull(to1, 5, 5)).unwrap()), [4]);
+        assert_eq!(firsts(outbox.serve(&pull(to1, 6, 9)).unwrap()), [0u64; 0]);
+        assert_eq!(firsts(outbox.serve(&pull(to2, 1, 1)).unwrap()), [1]);
+        let memory = MemoryOutbox::default();
+        let mut m = memory.clone();
+        m.record(&[segment(to1, 1, 3, &proof), segment(to2, 1, 1, &proof)])
+            .unwrap();
+        m.record(&[segment(to1, 4, 2, &proof)]).unwrap();
+        assert_eq!(firsts(memory.serve(&pull(to1, 3, 4)).unwrap()), [1, 4]);
+        assert_eq!(firsts(memory.serve(&pull(to1, 5, 9)).unwrap()), [4]);
         let pending = outbox
             .prune_and_pending(&|l| if *l == to1 { 3 } else { 0 })
             .unwrap();

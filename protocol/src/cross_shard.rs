@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bounded::{BoundedBytes, BoundedVec};
 use crate::finality::FinalityProof;
-use crate::limits::{MAX_CROSS_SHARD_MESSAGE_BYTES, MAX_REASON_BYTES, MAX_SEGMENT_MESSAGES};
+use crate::limits::{
+    MAX_CROSS_SHARD_MESSAGE_BYTES, MAX_PULL_MESSAGES, MAX_PULL_SEGMENTS, MAX_REASON_BYTES,
+    MAX_SEGMENT_MESSAGES,
+};
 use crate::merkle::MultiProof;
 use crate::types::{Hash32, Height, ShardId};
 
@@ -179,4 +182,36 @@ pub struct LaneSegment {
     pub messages: BoundedVec<CrossShardMessage, MAX_SEGMENT_MESSAGES>,
     /// Multiproof of the messages against the header's outbox root.
     pub outbox_proof: MultiProof,
+}
+
+/// A destination validator's request for the messages `first..=last` of `lane`, sent to a
+/// validator of the lane's source shard (CS-16, the pull half of the relay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LanePull {
+    /// The lane; its source is the shard asked.
+    pub lane: LaneId,
+    /// First sequence wanted.
+    pub first: u64,
+    /// Last sequence wanted (inclusive).
+    pub last: u64,
+}
+
+impl LanePull {
+    /// Whether the range is well formed: `1 ≤ first ≤ last` and at most
+    /// [`MAX_PULL_MESSAGES`] sequences (a source refuses any other request).
+    pub fn is_valid(&self) -> bool {
+        self.first >= 1
+            && self.first <= self.last
+            && self.last - self.first < MAX_PULL_MESSAGES as u64
+    }
+}
+
+/// The answer to a [`LanePull`]: segments of the lane overlapping the range, in sequence order,
+/// as the source pushed them (each with its finality proof and multiproof). Possibly empty (the
+/// source holds nothing there, or the destination already certified it). The requester checks
+/// each one like a pushed segment (CS-8): who answered does not matter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanePullResponse {
+    /// The segments found.
+    pub segments: BoundedVec<LaneSegment, MAX_PULL_SEGMENTS>,
 }

@@ -60,8 +60,8 @@ pub use cert::{CertError, QuorumCert, Timeout, TimeoutCert, TimeoutData, Vote, V
 pub use codec::{CodecError, WIRE_VERSION, decode, encode};
 pub use committee::{Committee, CommitteeError, Committees, Member};
 pub use cross_shard::{
-    Callback, CrossShardMessage, LaneClass, LaneId, LaneSegment, MessageBody, Origin, Outcome,
-    Watermark,
+    Callback, CrossShardMessage, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment,
+    MessageBody, Origin, Outcome, Watermark,
 };
 pub use crypto::{Domain, KeyError, PublicKey, SecretKey, Signature, SigningContext};
 pub use finality::FinalityProof;

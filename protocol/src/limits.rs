@@ -28,6 +28,12 @@ pub const MAX_BLOCK_SEGMENTS: usize = 256;
 /// Cross-shard messages carried by one lane segment.
 pub const MAX_SEGMENT_MESSAGES: usize = 4096;
 
+/// Sequences one lane pull may ask for (`LanePull`, CS-16).
+pub const MAX_PULL_MESSAGES: usize = MAX_SEGMENT_MESSAGES;
+
+/// Segments in one lane pull's answer (`LanePullResponse`, CS-16).
+pub const MAX_PULL_SEGMENTS: usize = 64;
+
 /// Bytes of one cross-shard message body (calldata, return data, revert data).
 pub const MAX_CROSS_SHARD_MESSAGE_BYTES: usize = 128 * 1024;
 

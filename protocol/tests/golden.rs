@@ -30,6 +30,8 @@ const CROSS_SHARD_MESSAGE: &str =
     "7a8523735d8e9d8f8dadecce99c85535714f69ba5283d7559bf9c3851a94c098";
 const FINALITY_PROOF: &str = "e1b9667b4345b40bd91c514980d05a979ef06ce19258c7db0585cf7b7d3a2f7a";
 const MULTIPROOF: &str = "609c16e49994058d00699144df67b3ad89a1908268d78eba39434a2de9c5ceaf";
+const LANE_PULL: &str = "15ff9b831aa11e213656fce744cf2f26c81dabc5c2243f4b1abb5e45ffa4c401";
+const LANE_PULL_RESPONSE: &str = "e96196b6d60e3206013015bfb9a57ceddccf89f3221ad6a07d5ee984fafd4b87";
 const HEADER_HASH: &str = "0xc09386248929deb4260434ed66f36057e34dfd6878f98b0226380f2b322858cb";
 /// Domain tag (24 bytes), chain id 7 (u64 LE), shard 2 (u16 LE), epoch 3 (u64 LE), then the
 /// vote data: block hash (32 bytes of 0xcd), round 9 (u64 LE), height 8 (u64 LE).
@@ -342,6 +344,35 @@ fn golden_multiproof() {
         .collect();
     p.verify(&root(&leaves), &items).unwrap();
     golden("MultiProof", &p, MULTIPROOF);
+}
+
+#[test]
+fn golden_lane_pull() {
+    let pull = LanePull {
+        lane: LaneId {
+            source: ShardId(1),
+            destination: ShardId(0),
+            class: LaneClass::Request,
+        },
+        first: 42,
+        last: 4137,
+    };
+    assert!(pull.is_valid());
+    assert!(!LanePull { last: 4138, ..pull }.is_valid());
+    assert_eq!(
+        enc(&pull),
+        "01000000000000002a000000000000002910000000000000"
+    );
+    golden("LanePull", &pull, LANE_PULL);
+}
+
+#[test]
+fn golden_lane_pull_response() {
+    let segment = the_block().payload.segments[0].clone();
+    let answer = LanePullResponse {
+        segments: vec![segment].try_into().unwrap(),
+    };
+    golden("LanePullResponse", &answer, LANE_PULL_RESPONSE);
 }
 
 /// Hex of the canonical encoding (no version byte).

@@ -21,6 +21,7 @@ use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, execute_b
 use crate::lanes::Watermarks;
 use crate::lanes::congestion::{Congestion, LaneStatus, lane_status};
 use crate::lanes::inbox::{Budget, plan};
+use crate::lanes::pull::InboundLane;
 use crate::lanes::segment::{SegmentError, verify_report, verify_segment};
 use crate::lanes::system::{CROSS_SHARD, slots};
 use crate::layered::Layered;
@@ -489,6 +490,37 @@ impl<S: StateStore> ShardApp<S> {
         }
         self.inbox.insert(key, segment);
         Ok(true)
+    }
+
+    /// CS-16 (pull): every inbound lane's committed watermark and the lowest sequence above it
+    /// that a held segment carries, in lane order, for the relay's [`crate::lanes::pull`].
+    pub fn inbound_lanes(&self) -> Result<Vec<InboundLane>, StoreError> {
+        let done = self.watermarks(&self.store)?;
+        let mut out = Vec::new();
+        for source in (0..self.cfg.shard_map.shards).map(ShardId) {
+            if source == self.cfg.shard {
+                continue;
+            }
+            for class in [LaneClass::Request, LaneClass::Response] {
+                let lane = LaneId {
+                    source,
+                    destination: self.cfg.shard,
+                    class,
+                };
+                let executed = done.get(&lane).copied().unwrap_or(0);
+                let next_held = self
+                    .inbox
+                    .range((lane, 0)..=(lane, u64::MAX))
+                    .find(|(_, s)| s.messages.last().is_some_and(|m| m.sequence > executed))
+                    .map(|((_, first), _)| (*first).max(executed.saturating_add(1)));
+                out.push(InboundLane {
+                    lane,
+                    executed,
+                    next_held,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Segments of committed blocks for the relay to push to their destinations (CS-16).

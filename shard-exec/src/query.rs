@@ -15,10 +15,10 @@
 
 use alloy_eips::eip2930::AccessList;
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
-use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::ExecuteEvm;
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult};
 use revm::database::CacheDB;
-use revm::{ExecuteEvm, MainBuilder, MainContext};
 
 use crate::evm::ShardEvm;
 
@@ -248,12 +248,7 @@ fn run<V: StateView + ?Sized>(
         ..TxEnv::default()
     };
     let db = CacheDB::new(ViewDb::new(view, hashes));
-    let mut evm: ShardEvm<'_, V> = Context::mainnet()
-        .with_db(db)
-        .with_block(block)
-        .with_cfg(cfg)
-        .build_mainnet()
-        .with_precompiles(crate::evm::shard_precompiles(spec, xs));
+    let mut evm: ShardEvm<'_, V> = crate::evm::shard_evm(db, block, cfg, xs);
     // CS-6 for calls. A deployment whose address is homed elsewhere is simulated here,
     // running its init code, so a call sees what it would do and an estimate covers it.
     if let Some(xs) = xs

@@ -18,6 +18,7 @@
 
 pub mod adversary;
 pub mod clock;
+mod pull;
 mod runner;
 
 use std::future::Future;
@@ -33,6 +34,7 @@ use bytes::Bytes;
 use shardnet_consensus::{
     Config as ConsensusConfig, Core, Recovery, SafetyStore, SledSafetyStore, genesis_block,
 };
+use shardnet_exec::lanes::pull::Puller;
 use shardnet_exec::{ShardApp, ShardConfig, SledStore, StateStore};
 use shardnet_protocol::{Genesis, SecretKey, ShardId, ValidatorIndex};
 use shardnet_transport::{Config as TransportConfig, Network, PeerBook, Socket};
@@ -40,6 +42,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 pub use adversary::{Adversary, Outgoing};
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use pull::RelayConfig;
 pub use runner::{CommitHook, LedgerStore, SubmitReply};
 
 use crate::index::ChainIndex;
@@ -250,6 +253,8 @@ pub struct Parts<S: StateStore, F: SafetyStore> {
     pub execution: ExecutionOverrides,
     /// A deliberately faulty validator (simulations only; `None` is honest).
     pub adversary: Option<Box<dyn Adversary>>,
+    /// Relay settings (CS-16).
+    pub relay: RelayConfig,
 }
 
 /// Execution parameters a network may set differently from the defaults (all `None`: the
@@ -362,6 +367,10 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
         ledger: parts.ledger,
         outbox: parts.outbox,
         last_repush_ms: 0,
+        puller: Puller::new(usize::from(index.0)),
+        pulls_served: Default::default(),
+        relay: parts.relay,
+        events: events.downgrade(),
         last_report_ms: std::collections::BTreeMap::new(),
         metrics: Arc::clone(&metrics),
         index: parts.index,
@@ -467,6 +476,7 @@ impl Validator {
                 on_commit: None,
                 execution: ExecutionOverrides::default(),
                 adversary: None,
+                relay: RelayConfig::default(),
             },
             rt,
         )?;

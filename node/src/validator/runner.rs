@@ -15,17 +15,21 @@ use bytes::Bytes;
 use shardnet_consensus::{
     CommittedBlock, ConsensusMessage, Core, Input, Output, SafetyStore, TimerId, drive,
 };
+use shardnet_exec::lanes::pull::Puller;
 use shardnet_exec::{ShardApp, StateStore, StoreMeta};
 use shardnet_protocol::{
-    Committee, Committees, LaneClass, LaneSegment, PublicKey, ShardId, ValidatorIndex, decode,
-    encode,
+    Committee, Committees, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment, PublicKey,
+    ShardId, ValidatorIndex, decode, encode,
 };
-use shardnet_transport::{BlockReason, Blocker, Class, Inbound, Network, Receiver, Sender};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use shardnet_transport::{
+    BlockReason, Blocker, Class, Inbound, Network, Receiver, Responder, Sender,
+};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, WeakUnboundedSender};
 
 use super::Status;
 use super::adversary::{Adversary, Outgoing};
 use super::clock::Clock;
+use super::pull::{PullFailure, RelayConfig, Served};
 use crate::index::{ChainIndex, Indexing};
 use crate::ledger::{Ledger, LedgerError};
 use crate::metrics::Metrics;
@@ -64,6 +68,18 @@ pub(crate) enum Event<S> {
         from: Arc<PublicKey>,
         segment: Box<LaneSegment>,
     },
+    /// A validator of another shard pulls a range of one of our outbound lanes (CS-16).
+    Pull {
+        from: Arc<PublicKey>,
+        pull: LanePull,
+        reply: Responder,
+    },
+    /// The answer to one of our pulls (CS-16).
+    Pulled {
+        from: Arc<PublicKey>,
+        lane: LaneId,
+        answer: Result<LanePullResponse, PullFailure>,
+    },
     Shutdown,
 }
 
@@ -74,6 +90,8 @@ impl<S> std::fmt::Debug for Event<S> {
             Self::Submit { .. } => write!(f, "submit"),
             Self::Query(_) => write!(f, "query"),
             Self::Segment { from, .. } => write!(f, "lane segment from {from}"),
+            Self::Pull { from, .. } => write!(f, "lane pull from {from}"),
+            Self::Pulled { from, .. } => write!(f, "lane pull answered by {from}"),
             Self::Shutdown => write!(f, "shutdown"),
         }
     }
@@ -114,8 +132,25 @@ pub(crate) async fn pump<S>(
     tx: UnboundedSender<Event<S>>,
 ) {
     while let Some(inbound) = inbox.recv().await {
-        let Inbound::Message { from, frame, class } = inbound else {
-            continue;
+        let (from, frame, class) = match inbound {
+            Inbound::Message { from, frame, class } => (from, frame, class),
+            // CS-16: the only request is a lane pull (W-3.10); others are refused.
+            Inbound::Request {
+                from,
+                class: Class::Lanes,
+                frame,
+                reply,
+            } => {
+                let Ok(pull) = decode::<LanePull>(&frame) else {
+                    net.block(&from, BlockReason::InvalidMessage);
+                    continue;
+                };
+                if tx.send(Event::Pull { from, pull, reply }).is_err() {
+                    break;
+                }
+                continue;
+            }
+            Inbound::Request { .. } => continue,
         };
         let event = if class == Class::Lanes {
             // Checked offline by the event loop (CS-8); who relayed does not matter.
@@ -155,6 +190,13 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
     /// Committed outbound segments not yet certified delivered (CS-14, CS-16).
     pub(crate) outbox: Box<dyn OutboxStore>,
     pub(crate) last_repush_ms: u64,
+    /// CS-16 (pull): when and what to pull, and when each requester was last served.
+    pub(crate) puller: Puller,
+    pub(crate) pulls_served: Served,
+    pub(crate) relay: RelayConfig,
+    /// The loop's own channel, for the answers of its pulls (weak: the loop still ends when
+    /// every other sender is gone).
+    pub(crate) events: WeakUnboundedSender<Event<S>>,
     /// When a watermark report was last re-sent to each shard.
     pub(crate) last_report_ms: std::collections::BTreeMap<ShardId, u64>,
     pub(crate) metrics: Arc<Metrics>,
@@ -168,7 +210,7 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
     pub(crate) adversary: Option<Box<dyn Adversary>>,
 }
 
-impl<S: StateStore, F: SafetyStore> Runner<S, F> {
+impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
     /// Runs until shutdown (or every sender is gone); an error is fatal for the validator.
     pub(crate) async fn run(
         &mut self,
@@ -225,6 +267,9 @@ impl<S: StateStore, F: SafetyStore> Runner<S, F> {
                     .map_err(|e| e.to_string()),
             ),
             Event::Query(f) => f(&self.app),
+            // Test knob (RelayConfig): pushes lost, pulls only.
+            Event::Segment { segment, .. }
+                if self.relay.ignore_pushed_segments && !segment.messages.is_empty() => {}
             Event::Segment { from, segment } => {
                 let source = segment.proof.header.shard;
                 let stale = !segment.messages.is_empty();
@@ -240,6 +285,12 @@ impl<S: StateStore, F: SafetyStore> Runner<S, F> {
                     Ok(false) if stale => self.report_to(source, clock.now_ms()),
                     Ok(_) => {}
                 }
+            }
+            Event::Pull { from, pull, reply } => {
+                self.serve_pull(&from, &pull, reply, clock.now_ms());
+            }
+            Event::Pulled { from, lane, answer } => {
+                self.pulled(&from, &lane, answer, clock.now_ms());
             }
             Event::Shutdown => return false,
         }
@@ -357,6 +408,7 @@ impl<S: StateStore, F: SafetyStore> Runner<S, F> {
         if now.saturating_sub(self.last_repush_ms) >= REPUSH_INTERVAL_MS {
             self.last_repush_ms = now;
             self.repush()?;
+            self.pull(now);
         }
         for c in commits {
             self.ledger.append(&c)?;

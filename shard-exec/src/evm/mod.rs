@@ -22,8 +22,10 @@ use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
 
 pub use inbound::CrossShardEffects;
 
+mod create;
 mod inbound;
 mod precompile;
+mod selfdestruct;
 
 pub use inbound::{CrossShardEnv, InboundResult};
 
@@ -317,17 +319,67 @@ pub(crate) fn block_env(env: &ExecEnv) -> BlockEnv {
     }
 }
 
-/// revm as a shard runs it: mainnet instructions and context, our precompiles.
+/// revm's mainnet context, carrying the shard's send rules (`None` off a shard) for the
+/// instructions that need them (SELFDESTRUCT, CS-6).
+pub(crate) type ShardContext<'a, V> = Context<
+    BlockEnv,
+    TxEnv,
+    CfgEnv,
+    CacheDB<ViewDb<'a, V>>,
+    revm::Journal<CacheDB<ViewDb<'a, V>>>,
+    Option<precompile::SendRules>,
+>;
+
+/// revm as a shard runs it: mainnet instructions (but SELFDESTRUCT) and context, our
+/// precompiles. Built by [`shard_evm`].
 pub(crate) type ShardEvm<'a, V> = revm::context::Evm<
-    revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
+    ShardContext<'a, V>,
     (),
     revm::handler::instructions::EthInstructions<
         revm::interpreter::interpreter::EthInterpreter,
-        revm::handler::MainnetContext<CacheDB<ViewDb<'a, V>>>,
+        ShardContext<'a, V>,
     >,
     precompile::ShardPrecompiles,
     revm::handler::EthFrame<revm::interpreter::interpreter::EthInterpreter>,
 >;
+
+/// Builds [`ShardEvm`]: with `xs`, `CROSS_SHARD` and sends (CS-5, CS-6), SELFDESTRUCT to
+/// a foreign beneficiary as a cross-shard transfer (`selfdestruct.rs`), CREATE to a foreign
+/// address as a cross-shard creation and CREATE2 there failing cleanly (X-6, `create.rs`).
+pub(crate) fn shard_evm<'a, V: StateView + ?Sized>(
+    db: CacheDB<ViewDb<'a, V>>,
+    block: BlockEnv,
+    cfg: CfgEnv,
+    xs: Option<&CrossShardEnv<'_>>,
+) -> ShardEvm<'a, V> {
+    let spec = cfg.spec;
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_block(block)
+        .with_cfg(cfg)
+        .with_chain(xs.map(CrossShardEnv::rules))
+        .build_mainnet()
+        .with_precompiles(shard_precompiles(spec, xs));
+    use revm::interpreter::Instruction;
+    let ours = [
+        (
+            selfdestruct::SELFDESTRUCT,
+            Instruction::new(selfdestruct::selfdestruct),
+        ),
+        (create::CREATE, Instruction::new(create::create::<false, _>)),
+        (create::CREATE2, Instruction::new(create::create::<true, _>)),
+    ];
+    for (op, instruction) in ours {
+        let gas = evm
+            .instruction
+            .gas_table()
+            .get(usize::from(op))
+            .copied()
+            .unwrap_or_default();
+        evm.instruction.insert_instruction(op, instruction, gas);
+    }
+    evm
+}
 
 /// Ethereum's precompiles, plus `CROSS_SHARD` on a shard (CS-5).
 pub(crate) fn shard_precompiles(
@@ -368,12 +420,7 @@ pub fn execute_block<V: StateView + ?Sized>(
         read: RefCell::new(BTreeMap::new()),
         slots: RefCell::new(BTreeMap::new()),
     });
-    let mut evm: ShardEvm<'_, V> = Context::mainnet()
-        .with_db(db)
-        .with_block(block)
-        .with_cfg(cfg)
-        .build_mainnet()
-        .with_precompiles(shard_precompiles(spec, xs));
+    let mut evm: ShardEvm<'_, V> = shard_evm(db, block, cfg, xs);
 
     let mut fx = CrossShardEffects::default();
     if let Some(xs) = xs {

@@ -317,7 +317,7 @@ fn prepay<CTX: ContextTr>(
 
 /// a creation whose address is homed on another shard becomes a `Create` message.
 #[allow(clippy::too_many_arguments)]
-fn create<CTX: ContextTr>(
+pub(super) fn create<CTX: ContextTr>(
     ctx: &mut CTX,
     rules: &SendRules,
     from: Address,
@@ -356,7 +356,7 @@ fn create<CTX: ContextTr>(
 /// CS-15: takes one credit of the request lane to `to`'s shard, or refuses with `LaneFull`
 /// when the lane already has `lane_credits` messages beyond the destination's certified
 /// watermark (counting this block's earlier sends). Journaled like the send itself.
-fn take_credit<CTX: ContextTr>(
+pub(super) fn take_credit<CTX: ContextTr>(
     ctx: &mut CTX,
     rules: &SendRules,
     to: &Address,

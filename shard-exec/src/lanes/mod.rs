@@ -7,10 +7,12 @@
 //! - [`segment`]: checking a received segment offline against every shard's committee (CS-8).
 //! - [`inbox`]: choosing which verified messages a destination block executes, exactly once,
 //!   in order, responses first, round robin, within its gas budget (CS-3, CS-9).
+//! - [`pull`]: when a destination validator pulls missing lane ranges, and from whom (CS-16).
 
 pub mod congestion;
 pub mod inbox;
 pub mod outbox;
+pub mod pull;
 pub mod segment;
 pub mod system;
 

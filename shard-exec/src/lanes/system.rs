@@ -81,6 +81,12 @@ pub enum SendError {
         "cross-shard: {0} lives on shard {1}; calls to it are asynchronous (use CROSS_SHARD.call)"
     )]
     Synchronous(Address, u16),
+    /// CREATE or CREATE2 inside the EVM whose address is homed on another shard (X-6).
+    #[error(
+        "cross-shard: a contract created at {0} would live on shard {1}; CREATE and CREATE2 \
+         cannot create on another shard (deploy it there with a transaction)"
+    )]
+    ForeignCreate(Address, u16),
     /// The lane has used its credits (CS-15).
     #[error("CROSS_SHARD: lane to shard {0} is full ({1} messages not yet certified delivered)")]
     LaneFull(u16, u64),

@@ -48,7 +48,7 @@ use shardnet_exec::store::hash_address;
 use shardnet_exec::{FaultyStore, StateView};
 use shardnet_node::devnet::validator_key;
 use shardnet_node::validator::{
-    Adversary, Control, ExecutionOverrides, Parts, TokioClock, start_simulated,
+    Adversary, Control, ExecutionOverrides, Parts, RelayConfig, TokioClock, start_simulated,
 };
 use shardnet_protocol::{
     ChainId, Genesis, GenesisAccount, GenesisValidator, ShardId, ShardMap, ShardMapScheme, Stake,
@@ -126,6 +126,9 @@ pub struct Config {
     pub block_interval_ms: u64,
     /// Consensus: round timeout.
     pub base_timeout_ms: u64,
+    /// Destinations drop every pushed segment that carries messages, so lanes are delivered by
+    /// pulls alone (CS-16; `RelayConfig::ignore_pushed_segments`).
+    pub pull_only: bool,
 }
 
 impl Config {
@@ -172,6 +175,7 @@ impl Config {
             expect_congestion: false,
             block_interval_ms: 500,
             base_timeout_ms: 1_000,
+            pull_only: false,
         }
     }
 
@@ -460,6 +464,9 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         peers: Some(peers),
         // T-6.4: every incarnation gets its own transport seed.
         transport: TransportConfig::simulation(mix(2)),
+        relay: RelayConfig {
+            ignore_pushed_segments: world.cfg.pull_only,
+        },
         on_commit: Some(Box::new(move |c, meta| {
             let height = c.block.header.height.0;
             push(
