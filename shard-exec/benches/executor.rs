@@ -557,7 +557,18 @@ fn main() {
     } else {
         &[(50, Kind::Eth, false, 2), (50, Kind::Erc20, false, 2)]
     };
+    // The state holds every row's senders and recipients, whichever rows run.
     let max_txs = plan.iter().map(|p| p.0).max().unwrap_or(0);
+    // `SHARDNET_BENCH_ROWS=0,2` runs only those rows of the plan (to profile one workload).
+    let rows: Option<Vec<usize>> = std::env::var("SHARDNET_BENCH_ROWS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect());
+    let plan: Vec<_> = plan
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| rows.as_ref().is_none_or(|r| r.contains(i)))
+        .map(|(_, p)| *p)
+        .collect();
     let filler = if bench { 100_000 } else { 100 };
 
     let setup = Instant::now();
@@ -584,7 +595,7 @@ fn main() {
     );
 
     let mut outcomes = Vec::new();
-    for &(txs, kind, bigger, blocks) in plan {
+    for &(txs, kind, bigger, blocks) in &plan {
         let genesis = match (&big, bigger) {
             (Some(b), true) => Arc::clone(b),
             _ => Arc::clone(&base),

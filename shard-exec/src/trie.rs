@@ -116,16 +116,20 @@ fn single(nibble: u8) -> Nibbles {
 impl Node {
     /// The reference a parent embeds: the node's RLP if shorter than 32 bytes, else its hash.
     fn rlp(&self) -> &RlpNode {
-        let mut buf = Vec::new();
         match self {
-            Self::Leaf(l) => l
-                .rlp
-                .get_or_init(|| LeafNodeRef::new(&l.key, &l.value).rlp(&mut buf)),
+            Self::Leaf(l) => l.rlp.get_or_init(|| {
+                // Path (at most 33 bytes), value and two list headers.
+                let mut buf = Vec::with_capacity(l.value.len() + 48);
+                LeafNodeRef::new(&l.key, &l.value).rlp(&mut buf)
+            }),
             Self::Extension(e) => e.rlp.get_or_init(|| {
                 let child = e.child.rlp();
+                let mut buf = Vec::with_capacity(80);
                 ExtensionNodeRef::new(&e.key, child).rlp(&mut buf)
             }),
             Self::Branch(b) => b.rlp.get_or_init(|| {
+                // Sixteen references of at most 33 bytes, the empty value and a list header.
+                let mut buf = Vec::with_capacity(16 * 33 + 4);
                 let mut mask = 0u16;
                 let mut stack = Vec::with_capacity(16);
                 for (i, c) in b.children.iter().enumerate() {
@@ -221,30 +225,21 @@ impl Trie {
     }
 
     fn get(&self, key: &B256) -> Option<&Leaf> {
-        let path = Nibbles::unpack(key);
+        let mut path = Nibbles::unpack(key);
         let mut node = self.root.as_ref()?;
-        let mut at = 0;
         loop {
             match node {
-                Node::Leaf(l) => {
-                    return (l.key.len() == path.len() - at
-                        && (0..l.key.len())
-                            .all(|i| l.key.get_unchecked(i) == path.get_unchecked(at + i)))
-                    .then_some(&**l);
-                }
+                Node::Leaf(l) => return (l.key == path).then_some(&**l),
                 Node::Extension(e) => {
-                    if e.key.len() > path.len() - at
-                        || (0..e.key.len())
-                            .any(|i| e.key.get_unchecked(i) != path.get_unchecked(at + i))
-                    {
+                    if !path.starts_with(&e.key) {
                         return None;
                     }
-                    at += e.key.len();
+                    path = path.slice(e.key.len()..);
                     node = &e.child;
                 }
                 Node::Branch(b) => {
-                    node = b.children[usize::from(path.get_unchecked(at))].as_ref()?;
-                    at += 1;
+                    node = b.children[usize::from(path.get_unchecked(0))].as_ref()?;
+                    path = path.slice(1..);
                 }
             }
         }

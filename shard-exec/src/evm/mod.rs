@@ -8,8 +8,9 @@ use std::cell::RefCell;
 
 use alloy_primitives::map::{AddressMap, HashMap};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
+use alloy_rlp::Decodable;
 use alloy_trie::EMPTY_ROOT_HASH;
-use alloy_trie::KECCAK_EMPTY;
+use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::context_interface::result::{EVMError, ExecutionResult};
@@ -171,6 +172,10 @@ pub enum ExecError {
 /// revm's view of our state.
 pub(crate) struct ViewDb<'a, V: ?Sized> {
     view: &'a V,
+    /// The account trie of `view`'s state, when the caller carries it: it holds every
+    /// account, and the storage of the contracts whose storage trie it carries, so those are
+    /// read from it (a walk in memory) rather than from the store (a lookup and a decode).
+    trie: Option<&'a Trie>,
     hashes: &'a dyn BlockHashes,
     /// Every account revm read, with its hashed address, as it was before the block: the
     /// change set compares against these instead of reading the store again (each read is a
@@ -185,6 +190,7 @@ impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
     pub(crate) fn new(view: &'a V, hashes: &'a dyn BlockHashes) -> Self {
         Self {
             view,
+            trie: None,
             hashes,
             read: RefCell::new(AddressMap::default()),
             slots: RefCell::new(HashMap::default()),
@@ -194,13 +200,24 @@ impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
 
 impl<V: StateView + ?Sized> ViewDb<'_, V> {
     /// The hashed address and the record before the block: from the read cache, else the
-    /// store.
+    /// account trie, else the store.
     fn original(&self, address: &Address) -> Result<(B256, Option<AccountRecord>), StoreError> {
         if let Some(a) = self.read.borrow().get(address) {
             return Ok(*a);
         }
         let hashed = hash_address(address);
-        let a = (hashed, self.view.account(&hashed)?);
+        let record = match self.trie {
+            Some(trie) => {
+                let record = trie
+                    .get_value(&hashed)
+                    .map(|rlp| account_from_rlp(*address, rlp))
+                    .transpose()?;
+                debug_assert_eq!(record, self.view.account(&hashed)?, "trie and store differ");
+                record
+            }
+            None => self.view.account(&hashed)?,
+        };
+        let a = (hashed, record);
         self.read.borrow_mut().insert(*address, a);
         Ok(a)
     }
@@ -221,10 +238,19 @@ impl<V: StateView + ?Sized> ViewDb<'_, V> {
             return Ok(*v);
         }
         let hashed_slot = hash_slot(slot);
-        let v = (
-            hashed_slot,
-            self.view.storage(&self.hashed(address), &hashed_slot)?,
-        );
+        let hashed = self.hashed(address);
+        let value = match self.trie.and_then(|t| t.storage(&hashed)) {
+            Some(storage) => {
+                let value = storage
+                    .get_value(&hashed_slot)
+                    .map_or(Ok(U256::ZERO), |mut rlp| U256::decode(&mut rlp))
+                    .map_err(|e| StoreError::Corrupt(format!("storage trie value: {e}")))?;
+                debug_assert_eq!(value, self.view.storage(&hashed, &hashed_slot)?);
+                value
+            }
+            None => self.view.storage(&hashed, &hashed_slot)?,
+        };
+        let v = (hashed_slot, value);
         self.slots.borrow_mut().insert((*address, *slot), v);
         Ok(v)
     }
@@ -261,6 +287,19 @@ impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
         Ok(self.hashes.block_hash(number))
     }
+}
+
+/// An account record from its state-trie encoding (the address is the key's preimage).
+fn account_from_rlp(address: Address, mut rlp: &[u8]) -> Result<AccountRecord, StoreError> {
+    let a = TrieAccount::decode(&mut rlp)
+        .map_err(|e| StoreError::Corrupt(format!("account trie value: {e}")))?;
+    Ok(AccountRecord {
+        address,
+        nonce: a.nonce,
+        balance: a.balance,
+        code_hash: a.code_hash,
+        storage_root: a.storage_root,
+    })
 }
 
 fn tx_env(tx: &RecoveredTx, chain_id: u64) -> TxEnv {
@@ -375,7 +414,10 @@ pub fn execute_block<V: StateView + ?Sized>(
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
     let block = block_env(env);
-    let db = CacheDB::new(ViewDb::new(view, hashes));
+    let db = CacheDB::new(ViewDb {
+        trie: Some(base),
+        ..ViewDb::new(view, hashes)
+    });
     let mut evm: ShardEvm<'_, V> = Context::mainnet()
         .with_db(db)
         .with_block(block)
