@@ -414,10 +414,14 @@ pub fn execute_block<V: StateView + ?Sized>(
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
     let block = block_env(env);
-    let db = CacheDB::new(ViewDb {
+    let mut db = CacheDB::new(ViewDb {
         trie: Some(base),
         ..ViewDb::new(view, hashes)
     });
+    // A transaction touches about two accounts: size the caches once rather than rehash them
+    // as they grow.
+    db.cache.accounts.reserve(2 * txs.len() + 8);
+    db.db.read.get_mut().reserve(2 * txs.len() + 8);
     let mut evm: ShardEvm<'_, V> = Context::mainnet()
         .with_db(db)
         .with_block(block)
