@@ -22,7 +22,10 @@
 //!
 //! Each engine runs a chain of consecutive blocks from the same senders (nonces 0, 1, ...):
 //! the first block after the genesis bulk load is reported apart as "cold", and the tables
-//! give medians over the following (steady-state) blocks. It prints two Markdown tables.
+//! give medians over the following (steady-state) blocks. It prints three Markdown tables:
+//! stages in wall time, the ratios and breakdown in wall time, and the single-threaded stages
+//! in on-CPU time (`/proc/thread-self/schedstat`, stable on a shared machine; resolution one
+//! scheduler tick on some VMs). `SHARDNET_BENCH_ROWS=0,2` runs only those rows of the plan.
 //! Without `--bench` (as `cargo test --benches` runs it) it runs a tiny smoke configuration.
 //!
 //! The ERC-20 is `erc20/MiniToken.sol`, compiled to `erc20/MiniToken.bin-runtime` by
