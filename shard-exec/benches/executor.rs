@@ -11,17 +11,21 @@
 //! - **execute on MemoryStore**: `evm::execute` (revm + change set + storage roots + MPT
 //!   state root) on the in-memory store, to separate store reads from the rest;
 //! - **whole pipeline**: recover + `evm::execute_on` on a `SledStore` with the account trie
-//!   carried from block to block (the root is updated along the changed paths, as `ShardApp`
-//!   does) + apply the change set + flush (fsync), each part timed;
-//! - **roots alone**: a *from-scratch* account-trie root (`state_root` over the store with the
-//!   change set layered on: what the pipeline would pay without the incremental trie) and the
-//!   storage roots of the accounts whose storage changed, each redone and timed on its own,
-//!   outside the pipeline's time. The breakdown subtracts only the storage roots from
-//!   `execute_on`; the from-scratch root is shown for comparison.
+//!   (and the storage tries it carries) from the previous block, so the state and storage
+//!   roots are updated along the changed paths, as `ShardApp` does + apply the change set +
+//!   flush (fsync), each part timed;
+//! - **roots from scratch**: the account-trie root (`state_root` over the store with the
+//!   change set layered on) and the storage roots of the accounts whose storage changed
+//!   (each from all of that account's slots), each redone and timed on its own, outside the
+//!   pipeline's time: what the pipeline would pay without the carried tries. They also check
+//!   the pipeline's roots.
 //!
 //! Each engine runs a chain of consecutive blocks from the same senders (nonces 0, 1, ...):
 //! the first block after the genesis bulk load is reported apart as "cold", and the tables
-//! give medians over the following (steady-state) blocks. It prints two Markdown tables.
+//! give medians over the following (steady-state) blocks. It prints three Markdown tables:
+//! stages in wall time, the ratios and breakdown in wall time, and the single-threaded stages
+//! in on-CPU time (`/proc/thread-self/schedstat`, stable on a shared machine; resolution one
+//! scheduler tick on some VMs). `SHARDNET_BENCH_ROWS=0,2` runs only those rows of the plan.
 //! Without `--bench` (as `cargo test --benches` runs it) it runs a tiny smoke configuration.
 //!
 //! The ERC-20 is `erc20/MiniToken.sol`, compiled to `erc20/MiniToken.bin-runtime` by
@@ -240,9 +244,37 @@ fn raw_revm(db: CacheDB<EmptyDB>, number: u64, txs: Vec<TxEnv>) -> (u64, CacheDB
     (gas, evm.ctx.journaled_state.database)
 }
 
+/// On-CPU time of the calling thread so far (`/proc/thread-self/schedstat`, nanoseconds):
+/// unlike wall time, it does not count the time other processes hold the cores, so the
+/// ratios it gives are stable on a shared machine. Zero where the file does not exist.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// On-CPU times of one block's single-threaded stages.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    recovery_alone: Duration,
+    recover: Duration,
+    execute: Duration,
+    apply: Duration,
+    flush: Duration,
+}
+
+impl Cpu {
+    fn whole(&self) -> Duration {
+        self.recover + self.execute + self.apply + self.flush
+    }
+}
+
 /// One block's timings.
 #[derive(Clone, Copy, Debug, Default)]
 struct Sample {
+    /// The same stages in on-CPU time.
+    cpu: Cpu,
     recovery_alone: Duration,
     /// `tx::recover_all` over [`threads`] scoped threads.
     recovery_parallel: Duration,
@@ -256,7 +288,7 @@ struct Sample {
     /// A from-scratch account-trie root, timed on its own (not part of the pipeline).
     root: Duration,
     /// The storage roots of accounts whose storage changed, likewise (each rebuilt from all
-    /// of that account's slots).
+    /// of that account's slots; not part of the pipeline either).
     storage_roots: Duration,
 }
 
@@ -283,6 +315,12 @@ struct Outcome {
     blocks: usize,
     /// Per-part medians (the breakdown; they sum to about `whole_median`).
     median: Sample,
+    /// Median on-CPU time of the whole pipeline.
+    cpu_whole_median: Duration,
+    /// Per block, recovery alone ÷ whole pipeline in on-CPU time: median, least, greatest.
+    cpu_ratio: f64,
+    cpu_ratio_min: f64,
+    cpu_ratio_max: f64,
     /// Median, least and greatest of the whole pipeline's measured times.
     whole_median: Duration,
     whole_min: Duration,
@@ -312,12 +350,14 @@ fn measure(w: &Workload) -> Outcome {
         let env = support::env(number, BENCH_GAS_LIMIT);
         let mut s = Sample::default();
 
+        let c = thread_cpu();
         let t = Instant::now();
         let recovered: Vec<RecoveredTx> = raw
             .iter()
             .map(|r| RecoveredTx::decode(r).expect("recover"))
             .collect();
         s.recovery_alone = t.elapsed();
+        s.cpu.recovery_alone = thread_cpu() - c;
 
         let t = Instant::now();
         let parallel = recover_all(raw, threads());
@@ -339,16 +379,19 @@ fn measure(w: &Workload) -> Outcome {
         drop(recovered);
 
         // The whole pipeline on sled.
+        let c = thread_cpu();
         let t = Instant::now();
         let txs: Vec<RecoveredTx> = raw
             .iter()
             .map(|r| RecoveredTx::decode(r).expect("recover"))
             .collect();
         let t_recovered = Instant::now();
+        let c_recovered = thread_cpu();
         let (exec, next_trie) =
             shardnet_exec::evm::execute_on(&store, &trie, &env, &hashes, &txs).expect("execute");
         trie = next_trie;
         let t_executed = Instant::now();
+        let c_executed = thread_cpu();
         // Not part of the pipeline: what a from-scratch root would cost, timed on its own.
         let layered = Layered::new(&store, vec![Arc::new(exec.changes.clone())]);
         let r = Instant::now();
@@ -363,11 +406,18 @@ fn measure(w: &Workload) -> Outcome {
         }
         s.storage_roots = r.elapsed();
         drop(layered);
+        let c_apply = thread_cpu();
         let t_apply = Instant::now();
         store.apply(&exec.changes).expect("apply");
         let t_applied = Instant::now();
+        let c_applied = thread_cpu();
         store.flush().expect("flush");
         let t_flushed = Instant::now();
+        let c_flushed = thread_cpu();
+        s.cpu.recover = c_recovered - c;
+        s.cpu.execute = c_executed - c_recovered;
+        s.cpu.apply = c_applied - c_apply;
+        s.cpu.flush = c_flushed - c_applied;
         s.recover = t_recovered - t;
         s.execute = t_executed - t_recovered;
         s.apply = t_applied - t_apply;
@@ -395,13 +445,29 @@ fn measure(w: &Workload) -> Outcome {
     let cold = samples.remove(0);
     let whole: Vec<Duration> = samples.iter().map(Sample::whole).collect();
     let med = |f: fn(&Sample) -> Duration| median(samples.iter().map(f).collect());
+    let cpu_whole: Vec<Duration> = samples.iter().map(|s| s.cpu.whole()).collect();
+    let cpu_ratios: Vec<f64> = samples
+        .iter()
+        .map(|s| s.cpu.recovery_alone.as_secs_f64() / s.cpu.whole().as_secs_f64())
+        .collect();
     Outcome {
         kind: w.kind,
         txs: w.txs,
         accounts: w.genesis.accounts,
         gas,
         blocks: samples.len(),
+        cpu_whole_median: median(cpu_whole),
+        cpu_ratio: median_f64(cpu_ratios.clone()),
+        cpu_ratio_min: cpu_ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        cpu_ratio_max: cpu_ratios.iter().copied().fold(0.0, f64::max),
         median: Sample {
+            cpu: Cpu {
+                recovery_alone: med(|s| s.cpu.recovery_alone),
+                recover: med(|s| s.cpu.recover),
+                execute: med(|s| s.cpu.execute),
+                apply: med(|s| s.cpu.apply),
+                flush: med(|s| s.cpu.flush),
+            },
             recovery_alone: med(|s| s.recovery_alone),
             recovery_parallel: med(|s| s.recovery_parallel),
             raw_revm: med(|s| s.raw_revm),
@@ -423,6 +489,11 @@ fn measure(w: &Workload) -> Outcome {
 /// Worker threads for parallel recovery: what the machine offers.
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -495,7 +566,8 @@ fn print_tables(outcomes: &[Outcome]) {
     println!(
         "\n| workload | txs | state accounts | whole ÷ recovery tx/s (goal ≥ 0.70) \
          | same, both with parallel recovery | raw revm ÷ whole tx/s | whole median (min–max) | recover \
-         | EVM + store reads + change set + trie update | storage roots | (from-scratch state root, not in pipeline) | apply | flush \
+         | EVM + store reads + change set + trie updates (state and storage roots) \
+         | (from-scratch storage roots, not in pipeline) | (from-scratch state root, not in pipeline) | apply | flush \
          | cold first block |"
     );
     println!(
@@ -512,7 +584,7 @@ fn print_tables(outcomes: &[Outcome]) {
         let whole_parallel = whole - m.recover + m.recovery_parallel;
         let vs_parallel = m.recovery_parallel.as_secs_f64() / whole_parallel.as_secs_f64();
         let raw_vs_whole = o.whole_median.as_secs_f64() / m.raw_revm.as_secs_f64();
-        let evm = m.execute.saturating_sub(m.storage_roots);
+        let evm = m.execute;
         let part = |d: Duration| format!("{} ({})", ms(d), pct(d, whole));
         println!(
             "| {} | {} | {} | {:.2}× | {:.2}× | {:.1}× | {} ({}–{}) | {} | {} | {} | {} | {} | {} | {} |",
@@ -532,6 +604,31 @@ fn print_tables(outcomes: &[Outcome]) {
             part(m.apply),
             part(m.flush),
             ms(o.cold.whole()),
+        );
+    }
+    println!(
+        "\n| workload | txs | state accounts | whole ÷ recovery, on-CPU time (goal ≥ 0.70): median (min–max over blocks) \
+         | recovery alone | whole pipeline | recover | EVM + store reads + change set + trie updates | apply | flush |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for o in outcomes {
+        let c = &o.median.cpu;
+        let whole = c.whole();
+        let part = |d: Duration| format!("{} ({})", ms(d), pct(d, whole));
+        println!(
+            "| {} | {} | {} | {:.2}× ({:.2}–{:.2}×) | {} | {} | {} | {} | {} | {} |",
+            o.kind.name(),
+            thousands(o.txs as f64),
+            thousands(o.accounts as f64),
+            o.cpu_ratio,
+            o.cpu_ratio_min,
+            o.cpu_ratio_max,
+            ms(c.recovery_alone),
+            ms(o.cpu_whole_median),
+            part(c.recover),
+            part(c.execute),
+            part(c.apply),
+            part(c.flush),
         );
     }
     let blocks: Vec<String> = outcomes.iter().map(|o| o.blocks.to_string()).collect();
@@ -555,7 +652,18 @@ fn main() {
     } else {
         &[(50, Kind::Eth, false, 2), (50, Kind::Erc20, false, 2)]
     };
+    // The state holds every row's senders and recipients, whichever rows run.
     let max_txs = plan.iter().map(|p| p.0).max().unwrap_or(0);
+    // `SHARDNET_BENCH_ROWS=0,2` runs only those rows of the plan (to profile one workload).
+    let rows: Option<Vec<usize>> = std::env::var("SHARDNET_BENCH_ROWS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect());
+    let plan: Vec<_> = plan
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| rows.as_ref().is_none_or(|r| r.contains(i)))
+        .map(|(_, p)| *p)
+        .collect();
     let filler = if bench { 100_000 } else { 100 };
 
     let setup = Instant::now();
@@ -582,7 +690,7 @@ fn main() {
     );
 
     let mut outcomes = Vec::new();
-    for &(txs, kind, bigger, blocks) in plan {
+    for &(txs, kind, bigger, blocks) in &plan {
         let genesis = match (&big, bigger) {
             (Some(b), true) => Arc::clone(b),
             _ => Arc::clone(&base),

@@ -1,7 +1,9 @@
 //! The Ethereum Merkle-Patricia state root (`specs/execution.md` X-4), with alloy-trie.
 //!
-//! Storage roots are kept per account and recomputed only for accounts whose storage a block
-//! changed; the account trie is rebuilt from the store's hashed-key order (no sort needed).
+//! Roots from scratch, in the store's hashed-key order (no sort needed): the account trie a
+//! validator builds once at startup, genesis roots, and checks. Blocks then update the
+//! account trie and the storage tries it carries along their changed paths (`crate::trie`,
+//! `evm::execute_on`).
 
 use alloy_primitives::{B256, U256};
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};

@@ -5,12 +5,12 @@
 //! post-state root (`specs/execution.md` ).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
+use alloy_primitives::map::{AddressMap, HashMap};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
+use alloy_rlp::Decodable;
 use alloy_trie::EMPTY_ROOT_HASH;
-use alloy_trie::KECCAK_EMPTY;
+use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::context_interface::result::{EVMError, ExecutionResult};
@@ -29,8 +29,7 @@ mod selfdestruct;
 
 pub use inbound::{CrossShardEnv, InboundResult};
 
-use crate::layered::Layered;
-use crate::state_root::{account_rlp, account_trie, storage_root};
+use crate::state_root::{account_rlp, account_trie};
 use crate::store::{AccountRecord, ChangeSet, StateView, StoreError, hash_address, hash_slot};
 use crate::trie::Trie;
 use crate::tx::RecoveredTx;
@@ -175,12 +174,17 @@ pub enum ExecError {
 /// revm's view of our state.
 pub(crate) struct ViewDb<'a, V: ?Sized> {
     view: &'a V,
+    /// The account trie of `view`'s state, when the caller carries it: it holds every
+    /// account, and the storage of the contracts whose storage trie it carries, so those are
+    /// read from it (a walk in memory) rather than from the store (a lookup and a decode).
+    trie: Option<&'a Trie>,
     hashes: &'a dyn BlockHashes,
-    /// Every account record revm read, by hashed address: the change set compares against
-    /// these instead of reading the store again (each read is a store lookup and a decode).
-    read: RefCell<BTreeMap<B256, Option<AccountRecord>>>,
-    /// Every slot revm read, likewise.
-    slots: RefCell<BTreeMap<(B256, B256), U256>>,
+    /// Every account revm read, with its hashed address, as it was before the block: the
+    /// change set compares against these instead of reading the store again (each read is a
+    /// store lookup and a decode), and hashes no address twice.
+    read: RefCell<AddressMap<(B256, Option<AccountRecord>)>>,
+    /// Every slot revm read, with its hashed slot, likewise.
+    slots: RefCell<HashMap<(Address, U256), (B256, U256)>>,
 }
 
 impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
@@ -188,31 +192,68 @@ impl<'a, V: StateView + ?Sized> ViewDb<'a, V> {
     pub(crate) fn new(view: &'a V, hashes: &'a dyn BlockHashes) -> Self {
         Self {
             view,
+            trie: None,
             hashes,
-            read: RefCell::new(BTreeMap::new()),
-            slots: RefCell::new(BTreeMap::new()),
+            read: RefCell::new(AddressMap::default()),
+            slots: RefCell::new(HashMap::default()),
         }
     }
 }
 
 impl<V: StateView + ?Sized> ViewDb<'_, V> {
-    /// The record as it was before the block: from the read cache, else the store.
-    fn original(&self, hashed: &B256) -> Result<Option<AccountRecord>, StoreError> {
-        if let Some(a) = self.read.borrow().get(hashed) {
+    /// The hashed address and the record before the block: from the read cache, else the
+    /// account trie, else the store.
+    fn original(&self, address: &Address) -> Result<(B256, Option<AccountRecord>), StoreError> {
+        if let Some(a) = self.read.borrow().get(address) {
             return Ok(*a);
         }
-        let a = self.view.account(hashed)?;
-        self.read.borrow_mut().insert(*hashed, a);
+        let hashed = hash_address(address);
+        let record = match self.trie {
+            Some(trie) => {
+                let record = trie
+                    .get_value(&hashed)
+                    .map(|rlp| account_from_rlp(*address, rlp))
+                    .transpose()?;
+                debug_assert_eq!(record, self.view.account(&hashed)?, "trie and store differ");
+                record
+            }
+            None => self.view.account(&hashed)?,
+        };
+        let a = (hashed, record);
+        self.read.borrow_mut().insert(*address, a);
         Ok(a)
     }
 
-    /// A slot's value before the block: from the read cache, else the store.
-    fn original_slot(&self, key: &(B256, B256)) -> Result<U256, StoreError> {
-        if let Some(v) = self.slots.borrow().get(key) {
+    /// The hashed address of an account: from the read cache (revm reads an account before
+    /// its storage), else computed.
+    fn hashed(&self, address: &Address) -> B256 {
+        self.read
+            .borrow()
+            .get(address)
+            .map_or_else(|| hash_address(address), |a| a.0)
+    }
+
+    /// The hashed slot and a slot's value before the block: from the read cache, else the
+    /// store.
+    fn original_slot(&self, address: &Address, slot: &U256) -> Result<(B256, U256), StoreError> {
+        if let Some(v) = self.slots.borrow().get(&(*address, *slot)) {
             return Ok(*v);
         }
-        let v = self.view.storage(&key.0, &key.1)?;
-        self.slots.borrow_mut().insert(*key, v);
+        let hashed_slot = hash_slot(slot);
+        let hashed = self.hashed(address);
+        let value = match self.trie.and_then(|t| t.storage(&hashed)) {
+            Some(storage) => {
+                let value = storage
+                    .get_value(&hashed_slot)
+                    .map_or(Ok(U256::ZERO), |mut rlp| U256::decode(&mut rlp))
+                    .map_err(|e| StoreError::Corrupt(format!("storage trie value: {e}")))?;
+                debug_assert_eq!(value, self.view.storage(&hashed, &hashed_slot)?);
+                value
+            }
+            None => self.view.storage(&hashed, &hashed_slot)?,
+        };
+        let v = (hashed_slot, value);
+        self.slots.borrow_mut().insert((*address, *slot), v);
         Ok(v)
     }
 }
@@ -221,15 +262,13 @@ impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
     type Error = StoreError;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
-        Ok(self
-            .original(&hash_address(&address))?
-            .map(|a| AccountInfo {
-                balance: a.balance,
-                nonce: a.nonce,
-                code_hash: a.code_hash,
-                code: None,
-                ..AccountInfo::default()
-            }))
+        Ok(self.original(&address)?.1.map(|a| AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            code: None,
+            ..AccountInfo::default()
+        }))
     }
 
     fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, StoreError> {
@@ -244,12 +283,25 @@ impl<V: StateView + ?Sized> DatabaseRef for ViewDb<'_, V> {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, StoreError> {
-        self.original_slot(&(hash_address(&address), hash_slot(&index)))
+        Ok(self.original_slot(&address, &index)?.1)
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, StoreError> {
         Ok(self.hashes.block_hash(number))
     }
+}
+
+/// An account record from its state-trie encoding (the address is the key's preimage).
+fn account_from_rlp(address: Address, mut rlp: &[u8]) -> Result<AccountRecord, StoreError> {
+    let a = TrieAccount::decode(&mut rlp)
+        .map_err(|e| StoreError::Corrupt(format!("account trie value: {e}")))?;
+    Ok(AccountRecord {
+        address,
+        nonce: a.nonce,
+        balance: a.balance,
+        code_hash: a.code_hash,
+        storage_root: a.storage_root,
+    })
 }
 
 fn tx_env(tx: &RecoveredTx, chain_id: u64) -> TxEnv {
@@ -414,12 +466,14 @@ pub fn execute_block<V: StateView + ?Sized>(
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = env.chain_id;
     let block = block_env(env);
-    let db = CacheDB::new(ViewDb {
-        view,
-        hashes,
-        read: RefCell::new(BTreeMap::new()),
-        slots: RefCell::new(BTreeMap::new()),
+    let mut db = CacheDB::new(ViewDb {
+        trie: Some(base),
+        ..ViewDb::new(view, hashes)
     });
+    // A transaction touches about two accounts: size the caches once rather than rehash them
+    // as they grow.
+    db.cache.accounts.reserve(2 * txs.len() + 8);
+    db.db.read.get_mut().reserve(2 * txs.len() + 8);
     let mut evm: ShardEvm<'_, V> = shard_evm(db, block, cfg, xs);
 
     let mut fx = CrossShardEffects::default();
@@ -502,14 +556,7 @@ pub fn execute_block<V: StateView + ?Sized>(
         inbound::finish(&mut evm, xs, &mut fx)?;
     }
     let cache = evm.ctx.journaled_state.database;
-    let changes = change_set(view, &cache, spec)?;
-    let mut trie = base.clone();
-    for (hashed, account) in &changes.accounts {
-        match account {
-            Some(a) => trie.insert(hashed, account_rlp(a)),
-            None => trie.remove(hashed),
-        }
-    }
+    let (changes, trie) = change_set(view, &cache, base, spec)?;
     let state_root = trie.root();
     let execution = Execution {
         txs: results,
@@ -521,18 +568,20 @@ pub fn execute_block<V: StateView + ?Sized>(
     Ok((execution, trie))
 }
 
-/// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161) and
-/// recomputing the storage roots of accounts whose storage changed.
+/// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161), and
+/// updates `base` into the post-state account trie: the storage tries of accounts whose
+/// storage changed along their changed slots, the account trie along the changed accounts
+///
 fn change_set<V: StateView + ?Sized>(
     view: &V,
     cache: &CacheDB<ViewDb<'_, V>>,
+    base: &Trie,
     spec: SpecId,
-) -> Result<ChangeSet, StoreError> {
+) -> Result<(ChangeSet, Trie), StoreError> {
     let mut changes = ChangeSet::default();
-    let mut storage_changed: BTreeMap<B256, Address> = BTreeMap::new();
-    let mut pending: Vec<(B256, Address, AccountInfo)> = Vec::new();
+    // The storage trie of each account written, to attach to its leaf.
+    let mut storage_tries: Vec<(B256, Option<Trie>)> = Vec::new();
     for (address, acc) in &cache.cache.accounts {
-        let hashed = hash_address(address);
         let empty =
             acc.info.nonce == 0 && acc.info.balance.is_zero() && acc.info.code_hash == KECCAK_EMPTY;
         let delete = match acc.account_state {
@@ -542,24 +591,24 @@ fn change_set<V: StateView + ?Sized>(
                 empty && spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
             }
         };
+        let (hashed, original) = cache.db.original(address)?;
         if delete {
-            if cache.db.original(&hashed)?.is_some() {
+            if original.is_some() {
                 changes.accounts.insert(hashed, None);
                 changes.wiped_storage.push(hashed);
             }
             continue;
         }
-        if acc.account_state == AccountState::StorageCleared {
+        let cleared = acc.account_state == AccountState::StorageCleared;
+        if cleared {
             changes.wiped_storage.push(hashed);
-            storage_changed.insert(hashed, *address);
         }
+        let mut slot_changes = Vec::new();
         for (slot, value) in &acc.storage {
-            let key = (hashed, hash_slot(slot));
-            if cache.db.original_slot(&key)? != *value
-                || acc.account_state == AccountState::StorageCleared
-            {
-                changes.storage.insert(key, *value);
-                storage_changed.insert(hashed, *address);
+            let (hashed_slot, before) = cache.db.original_slot(address, slot)?;
+            if before != *value || cleared {
+                changes.storage.insert((hashed, hashed_slot), *value);
+                slot_changes.push((hashed_slot, *value));
             }
         }
         if acc.info.code_hash != KECCAK_EMPTY
@@ -570,31 +619,81 @@ fn change_set<V: StateView + ?Sized>(
                 .code
                 .insert(acc.info.code_hash, code.original_bytes());
         }
-        pending.push((hashed, *address, acc.info.clone()));
+        let before_root = original.map_or(EMPTY_ROOT_HASH, |a| a.storage_root);
+        let (storage_root, storage) = if cleared || !slot_changes.is_empty() {
+            let mut trie = if cleared {
+                Trie::new()
+            } else {
+                storage_trie(view, base, &hashed, before_root)?
+            };
+            slot_changes.sort_unstable();
+            for (hashed_slot, value) in slot_changes {
+                if value.is_zero() {
+                    trie.remove(&hashed_slot);
+                } else {
+                    trie.insert(&hashed_slot, alloy_rlp::encode(value));
+                }
+            }
+            (trie.root(), (!trie.is_empty()).then_some(trie))
+        } else if before_root == EMPTY_ROOT_HASH {
+            (before_root, None)
+        } else {
+            (before_root, base.storage(&hashed).cloned())
+        };
+        let record = AccountRecord {
+            address: *address,
+            nonce: acc.info.nonce,
+            balance: acc.info.balance,
+            code_hash: acc.info.code_hash,
+            storage_root,
+        };
+        if original != Some(record) {
+            changes.accounts.insert(hashed, Some(record));
+            storage_tries.push((hashed, storage));
+        }
     }
     // revm's cache is a hash map: sort what is order-sensitive so execution is deterministic.
     changes.wiped_storage.sort_unstable();
     changes.wiped_storage.dedup();
-    let after = Layered::new(view, vec![Arc::new(changes.clone())]);
-    for (hashed, address, info) in pending {
-        let storage_root = if storage_changed.contains_key(&hashed) {
-            storage_root(&after.account_storage(&hashed)?)
-        } else {
-            cache
-                .db
-                .original(&hashed)?
-                .map_or(EMPTY_ROOT_HASH, |a| a.storage_root)
-        };
-        let record = AccountRecord {
-            address,
-            nonce: info.nonce,
-            balance: info.balance,
-            code_hash: info.code_hash,
-            storage_root,
-        };
-        if cache.db.original(&hashed)? != Some(record) {
-            changes.accounts.insert(hashed, Some(record));
+    storage_tries.sort_unstable_by_key(|(hashed, _)| *hashed);
+    let mut trie = base.clone();
+    let mut storage_tries = storage_tries.into_iter();
+    for (hashed, account) in &changes.accounts {
+        match account {
+            Some(a) => {
+                let storage = storage_tries.next().and_then(|(h, t)| {
+                    assert_eq!(h, *hashed, "one storage trie per written account");
+                    t
+                });
+                trie.insert_account(hashed, account_rlp(a), storage);
+            }
+            None => trie.remove(hashed),
         }
     }
-    Ok(changes)
+    Ok((changes, trie))
+}
+
+/// The storage trie of the account `hashed` before the block, whose storage root is `root`:
+/// the one `base` carries, else (the first time this trie sees the account's storage
+/// change) built from every slot in `view`.
+fn storage_trie<V: StateView + ?Sized>(
+    view: &V,
+    base: &Trie,
+    hashed: &B256,
+    root: B256,
+) -> Result<Trie, StoreError> {
+    if let Some(trie) = base.storage(hashed) {
+        // Cached: no hashing. A mismatch means the carried trie and the state diverged.
+        assert_eq!(trie.root(), root, "storage trie out of step with the state");
+        return Ok(trie.clone());
+    }
+    let mut trie = Trie::new();
+    if root != EMPTY_ROOT_HASH {
+        for (hashed_slot, value) in view.account_storage(hashed)? {
+            if !value.is_zero() {
+                trie.insert(&hashed_slot, alloy_rlp::encode(value));
+            }
+        }
+    }
+    Ok(trie)
 }

@@ -27,11 +27,34 @@ fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
-fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(65);
-    k.push(prefix);
+/// A key built on the stack (the longest is `s ‖ hash ‖ hash`, 65 bytes): reads borrow it,
+/// a batch copies it once into sled's own buffer.
+struct Key {
+    buf: [u8; 65],
+    len: usize,
+}
+
+impl AsRef<[u8]> for Key {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl From<Key> for sled::IVec {
+    fn from(k: Key) -> Self {
+        Self::from(k.as_ref())
+    }
+}
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Key {
+    let mut k = Key {
+        buf: [0; 65],
+        len: 1,
+    };
+    k.buf[0] = prefix;
     for p in parts {
-        k.extend_from_slice(p);
+        k.buf[k.len..k.len + p.len()].copy_from_slice(p);
+        k.len += p.len();
     }
     k
 }
@@ -140,18 +163,18 @@ impl StateStore for SledStore {
             if v.is_zero() {
                 batch.remove(k);
             } else {
-                batch.insert(k, v.to_be_bytes::<32>().to_vec());
+                batch.insert(k, &v.to_be_bytes::<32>()[..]);
             }
         }
         for (h, a) in &changes.accounts {
             let k = key(ACCOUNT, &[h.as_slice()]);
             match a {
-                Some(a) => batch.insert(k, canonical_bytes(a)),
+                Some(a) => batch.insert(k, &canonical_bytes(a)[..]),
                 None => batch.remove(k),
             }
         }
         for (h, c) in &changes.code {
-            batch.insert(key(CODE, &[h.as_slice()]), c.to_vec());
+            batch.insert(key(CODE, &[h.as_slice()]), &c[..]);
         }
         if let Some(m) = &changes.meta {
             batch.insert(META, canonical_bytes(m));
