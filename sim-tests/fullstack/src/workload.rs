@@ -86,23 +86,7 @@ pub fn sign(secret: &[u8; 32], tx: TxEip1559) -> Option<Bytes> {
 
 /// A signed transfer of `value` wei from `wallet` (its next nonce) to `to`, signed at `now`.
 pub fn transfer(wallet: &mut Wallet, to: Address, value: U256, now: Duration) -> Option<Bytes> {
-    let raw = sign(
-        &wallet.account.secret,
-        TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: wallet.next_nonce,
-            gas_limit: TRANSFER_GAS,
-            max_fee_per_gas: MAX_FEE_PER_GAS,
-            max_priority_fee_per_gas: TIP_PER_GAS,
-            to: TxKind::Call(to),
-            value,
-            access_list: Default::default(),
-            input: Bytes::new(),
-        },
-    )?;
-    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
-    wallet.next_nonce += 1;
-    Some(raw)
+    contract_tx(wallet, Some(to), Bytes::new(), value, TRANSFER_GAS, now)
 }
 
 /// A signed cross-shard call through `CROSS_SHARD` (CS-5) from `wallet` to `to` with `value`:
@@ -124,23 +108,7 @@ pub fn call(
         deadline,
     }
     .encode();
-    let raw = sign(
-        &wallet.account.secret,
-        TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: wallet.next_nonce,
-            gas_limit: 100_000,
-            max_fee_per_gas: MAX_FEE_PER_GAS,
-            max_priority_fee_per_gas: TIP_PER_GAS,
-            to: TxKind::Call(CROSS_SHARD),
-            value,
-            access_list: Default::default(),
-            input,
-        },
-    )?;
-    wallet.signed.insert(wallet.next_nonce, (raw.clone(), now));
-    wallet.next_nonce += 1;
-    Some(raw)
+    contract_tx(wallet, Some(CROSS_SHARD), input, value, 100_000, now)
 }
 
 /// Gas limit of a transaction that calls a `Caller` (its cross-shard call and callback are
