@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
+use crate::storage::TornPoint;
 use crate::workload::below;
 
 /// A host, by shard and committee index.
@@ -31,8 +32,8 @@ pub enum Action {
     Restart(HostId),
     /// Kill whoever leads the shard's current round (as its live validators see it).
     CrashLeader(u16),
-    /// The host dies inside its next state persist; the write lands or not.
-    ArmTornCrash(HostId, bool),
+    /// The host dies at that point of its next commit.
+    ArmTornCrash(HostId, TornPoint),
     /// Start the validator the last `CrashLeader` of the shard killed.
     RestartLeader(u16),
 }
@@ -51,8 +52,9 @@ pub struct FaultPlan {
     pub crashes: usize,
     /// Crash + restart pairs of whoever leads the shard's round at the time.
     pub leader_crashes: usize,
-    /// Crashes in the middle of a state persist (+ restart): armed at a random time, they
-    /// happen at the host's next commit.
+    /// Crashes in the middle of a commit (+ restart): armed at a random time, they happen at
+    /// the host's next commit, inside its state persist (the write lost or landed) or just
+    /// before its ledger entry.
     pub torn_crashes: usize,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
@@ -142,7 +144,11 @@ pub fn schedule(
                 } else {
                     below(&mut rng, usize::from(validators)) as u16
                 };
-                let lands = kind == 2 && below(&mut rng, 2) == 1;
+                let point = [
+                    TornPoint::StateLost,
+                    TornPoint::StateLanded,
+                    TornPoint::BeforeLedger,
+                ][if kind == 2 { below(&mut rng, 3) } else { 0 }];
                 let Some(free) = down_until.get_mut(usize::from(s)) else {
                     break;
                 };
@@ -160,7 +166,7 @@ pub fn schedule(
                 let (down, up) = match kind {
                     0 => (Action::Crash((s, v)), Action::Restart((s, v))),
                     1 => (Action::CrashLeader(s), Action::RestartLeader(s)),
-                    _ => (Action::ArmTornCrash((s, v), lands), Action::Restart((s, v))),
+                    _ => (Action::ArmTornCrash((s, v), point), Action::Restart((s, v))),
                 };
                 out.push((a, down));
                 out.push((a + len, up));

@@ -19,8 +19,10 @@
 //!
 //! Crashes land between two steps (the app flushes inside the commit that applies a block, so
 //! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
-//! a host's next state persist ([`storage::SharedStore::arm_torn_crash`]): the write lands or
-//! not and the host dies before its ledger entry. The workload also deploys the example
+//! a host's next commit ([`storage::TornPoint`]): in its state persist (the write lost or
+//! landed) or after its state and safety data are durable but before its ledger entry. From
+//! that point the dying process writes nothing more ([`storage::DyingSafety`],
+//! [`storage::DyingLedger`]). The workload also deploys the example
 //! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
 //! reverting), checking at the end that every contract call ran exactly one callback. Not in
 //! the harness (yet): twins (one key on two hosts: the consensus simulator has them), and disk
@@ -456,8 +458,11 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
             ..shardnet_consensus::Config::default()
         },
         state: disk.open_state()?,
-        safety: disk.safety.clone(),
-        ledger: Box::new(disk.ledger.clone()),
+        safety: storage::DyingSafety::new(disk.safety.clone(), disk.state.clone()),
+        ledger: Box::new(storage::DyingLedger::new(
+            disk.ledger.clone(),
+            disk.state.clone(),
+        )),
         outbox: Box::new(disk.outbox.clone()),
         index: None,
         socket: Socket::Abstract(socket),
@@ -901,9 +906,9 @@ impl Driver<'_> {
                 sim.bounce(host_name(*h));
                 self.stats.crashes.1 += 1;
             }
-            Action::ArmTornCrash(h, lands) => {
+            Action::ArmTornCrash(h, point) => {
                 if let Some(d) = self.world.disks.get(h) {
-                    d.state.arm_torn_crash(*lands);
+                    d.state.arm_torn_crash(*point);
                     self.torn_armed.insert(*h);
                 }
             }

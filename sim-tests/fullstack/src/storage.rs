@@ -8,11 +8,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use alloy_primitives::{B256, Bytes, U256};
-use shardnet_consensus::{CommittedBlock, MemorySafetyStore};
+use shardnet_consensus::{
+    CommittedBlock, MemorySafetyStore, SafetyData, SafetyStore, StoreError as SafetyError,
+};
 use shardnet_exec::store::{AccountRecord, ChangeSet, StoreError, StoreMeta};
 use shardnet_exec::{FaultyStore, MemoryStore, StateStore, StateView};
 use shardnet_node::ledger::LedgerError;
 use shardnet_node::validator::LedgerStore;
+use shardnet_protocol::{Block, Height};
+
+/// Where in a commit a torn crash kills its host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TornPoint {
+    /// Inside the state persist, which is lost.
+    StateLost,
+    /// Inside the state persist, which landed.
+    StateLanded,
+    /// After the commit's state and safety data are durable, before its ledger entry.
+    BeforeLedger,
+}
 
 /// The error a torn crash reports to the dying validator (which stops on any store error).
 pub const TORN_CRASH: &str = "simulated crash in the middle of a persist";
@@ -23,8 +37,8 @@ pub const TORN_CRASH: &str = "simulated crash in the middle of a persist";
 #[derive(Clone, Debug, Default)]
 pub struct SharedStore {
     state: Arc<Mutex<MemoryStore>>,
-    /// Armed: the next `apply` is a crash, after (`true`) or instead of (`false`) the write.
-    torn: Arc<Mutex<Option<bool>>>,
+    /// Armed: where the host dies next.
+    torn: Arc<Mutex<Option<TornPoint>>>,
     /// Torn crashes that happened.
     torn_fired: Arc<AtomicU64>,
 }
@@ -35,11 +49,23 @@ impl SharedStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The host dies inside its next state persist: the write lands (`lands`) or not, then the
-    /// process is gone before anything else it would have written after it (its ledger entry,
-    /// its next safety record). Atomic like the sled batch it stands for: all or nothing.
-    pub fn arm_torn_crash(&self, lands: bool) {
-        *self.torn.lock().unwrap_or_else(PoisonError::into_inner) = Some(lands);
+    /// The host dies at `point` of its next commit; the process is gone before anything else
+    /// it would have written after it (its ledger entry, its next safety record). A state
+    /// write is atomic like the sled batch it stands for: all or nothing.
+    pub fn arm_torn_crash(&self, point: TornPoint) {
+        *self.torn.lock().unwrap_or_else(PoisonError::into_inner) = Some(point);
+    }
+
+    /// Takes the arm if it is for `point`.
+    fn take_if(&self, point: TornPoint) -> bool {
+        let mut torn = self.torn.lock().unwrap_or_else(PoisonError::into_inner);
+        if *torn == Some(point) {
+            *torn = None;
+            self.torn_fired.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
     }
 
     /// Disarms a crash that has not happened; whether one was armed.
@@ -80,30 +106,104 @@ impl StateView for SharedStore {
 
 impl StateStore for SharedStore {
     fn apply(&mut self, changes: &ChangeSet) -> Result<(), StoreError> {
-        let torn = self
-            .torn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match torn {
-            None => self.lock().apply(changes),
-            Some(lands) => {
-                if lands {
-                    self.lock().apply(changes)?;
-                }
-                self.torn_fired.fetch_add(1, Ordering::Relaxed);
-                Err(StoreError::Io(TORN_CRASH.into()))
-            }
+        if self.take_if(TornPoint::StateLost) {
+            return Err(StoreError::Io(TORN_CRASH.into()));
         }
+        self.lock().apply(changes)?;
+        if self.take_if(TornPoint::StateLanded) {
+            return Err(StoreError::Io(TORN_CRASH.into()));
+        }
+        Ok(())
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
+/// A host's safety store for one incarnation: once a torn crash has killed the process (its
+/// state persist failed, `SharedStore`), nothing it would still write reaches the disk, even
+/// before its event loop notices the fatal error and stops.
+#[derive(Clone, Debug)]
+pub struct DyingSafety {
+    inner: MemorySafetyStore,
+    state: SharedStore,
+    torn_before: u64,
+}
+
+impl DyingSafety {
+    /// `inner` for an incarnation that starts now on a disk whose state is `state`.
+    pub fn new(inner: MemorySafetyStore, state: SharedStore) -> Self {
+        let torn_before = state.torn_crashes();
+        Self {
+            inner,
+            state,
+            torn_before,
+        }
+    }
+
+    fn alive(&self) -> Result<(), SafetyError> {
+        if self.state.torn_crashes() > self.torn_before {
+            Err(SafetyError::Crashed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl SafetyStore for DyingSafety {
+    fn load(&self) -> Result<Option<SafetyData>, SafetyError> {
+        self.inner.load()
+    }
+    fn persist(&mut self, data: &SafetyData) -> Result<(), SafetyError> {
+        self.alive()?;
+        self.inner.persist(data)
+    }
+    fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), SafetyError> {
+        self.alive()?;
+        self.inner.persist_blocks(blocks)
+    }
+    fn load_blocks(&self) -> Result<Vec<Arc<Block>>, SafetyError> {
+        self.inner.load_blocks()
+    }
+    fn prune_blocks(&mut self, committed: Height) -> Result<(), SafetyError> {
+        self.alive()?;
+        self.inner.prune_blocks(committed)
+    }
+}
+
 /// Committed blocks by height, shared by clones (durable at once).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLedger(Arc<Mutex<BTreeMap<u64, Arc<CommittedBlock>>>>);
+
+/// A host's ledger for one incarnation: a torn crash armed [`TornPoint::BeforeLedger`] kills
+/// the process instead of its next append.
+#[derive(Clone, Debug)]
+pub struct DyingLedger {
+    inner: MemoryLedger,
+    state: SharedStore,
+}
+
+impl DyingLedger {
+    /// `inner`, dying when `state` is armed before a ledger entry.
+    pub fn new(inner: MemoryLedger, state: SharedStore) -> Self {
+        Self { inner, state }
+    }
+}
+
+impl LedgerStore for DyingLedger {
+    fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError> {
+        if self.state.take_if(TornPoint::BeforeLedger) {
+            return Err(LedgerError::Corrupt {
+                height: committed.block.header.height.0,
+                reason: TORN_CRASH.into(),
+            });
+        }
+        self.inner.append(committed)
+    }
+    fn last(&self, n: usize) -> Result<Vec<Arc<CommittedBlock>>, LedgerError> {
+        self.inner.last(n)
+    }
+}
 
 impl LedgerStore for MemoryLedger {
     fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError> {
