@@ -17,9 +17,10 @@ use shardnet_protocol::merkle::{leaf_hash, root};
 use shardnet_protocol::{
     Address, B256, Block, BlockHash, BlockHeader, BoundedBytes, BoundedVec, Callback, Committee,
     CrossShardMessage, Epoch, ExecutionCommitment, FinalityProof, Genesis, GenesisAccount,
-    GenesisValidator, Hash32, Height, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment, MessageBody, MultiProof,
-    Origin, Outcome, Payload, QuorumCert, Round, SecretKey, ShardId, ShardMap, ShardMapScheme,
-    Stake, Timeout, TimeoutCert, U256, ValidatorIndex, Vote, VoteData, Watermark, encode,
+    GenesisValidator, Hash32, Height, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment,
+    MessageBody, MultiProof, Origin, Outcome, Payload, QuorumCert, Round, SecretKey, ShardId,
+    ShardMap, ShardMapScheme, Stake, Timeout, TimeoutCert, U256, ValidatorIndex, Vote, VoteData,
+    Watermark, encode,
 };
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -117,6 +118,28 @@ fn messages(lane: LaneId) -> Vec<CrossShardMessage> {
             gas_price: U256::from(7u64),
             callback: None,
             deadline: None,
+        },
+        MessageBody::Create {
+            call_id: Hash32::blake3(b"create"),
+            from: Address::repeat_byte(0x11),
+            address: Address::repeat_byte(0x11).create(4),
+            nonce: 4,
+            salt: None,
+            initcode: bytes(&[0x00]),
+            value: U256::from(5u64),
+            gas_limit: 100_000,
+            gas_price: U256::from(7u64),
+        },
+        MessageBody::Create {
+            call_id: Hash32::blake3(b"create2"),
+            from: Address::repeat_byte(0x11),
+            address: Address::repeat_byte(0x11).create2_from_code(B256::repeat_byte(0x5a), [0x00]),
+            nonce: 5,
+            salt: Some(B256::repeat_byte(0x5a)),
+            initcode: bytes(&[0x00]),
+            value: U256::from(5u64),
+            gas_limit: 100_000,
+            gas_price: U256::from(7u64),
         },
         MessageBody::Response {
             call_id,

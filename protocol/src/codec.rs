@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::limits::MAX_MESSAGE_BYTES;
 
 /// The first byte of every wire message. Bumped by any change to an encoding or a limit.
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
 
 /// Why bytes could not be decoded. Every variant is the peer's fault, never ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -128,8 +128,10 @@ pub enum MessageBody {
         gas_price: U256,
     },
     /// Deploy `initcode` at `address`, which Ethereum computed on the source as
-    /// `create(from, nonce)` and which is homed on the destination (`specs/execution.md` X-6).
-    /// Answered like a call.
+    /// `create(from, nonce)` (CREATE, `salt` is `None`) or
+    /// `create2(from, salt, keccak256(initcode))` (CREATE2) and which is homed on the
+    /// destination (`specs/execution.md` X-6). The destination checks `address` against
+    /// [`MessageBody::create_address`] before deploying. Answered like a call.
     Create {
         /// Identifies the creation and its response.
         call_id: Hash32,
@@ -137,8 +139,11 @@ pub enum MessageBody {
         from: Address,
         /// Where the contract must land.
         address: Address,
-        /// The deployer's nonce that gave `address`.
+        /// The deployer's nonce when it created: gives `address` for CREATE; for CREATE2 it
+        /// is recorded but does not enter the address.
         nonce: u64,
+        /// The CREATE2 salt; `None` for CREATE.
+        salt: Option<B256>,
         /// Init code.
         initcode: BoundedBytes<MAX_CROSS_SHARD_MESSAGE_BYTES>,
         /// Endowment in wei.
@@ -148,6 +153,28 @@ pub enum MessageBody {
         /// Price at which the gas was prepaid on the source.
         gas_price: U256,
     },
+}
+
+impl MessageBody {
+    /// For a `Create`, the address Ethereum derives from it: `create(from, nonce)`, or with a
+    /// salt `create2(from, salt, keccak256(initcode))`. `None` for other messages.
+    pub fn create_address(&self) -> Option<Address> {
+        match self {
+            Self::Create {
+                from,
+                nonce,
+                salt: None,
+                ..
+            } => Some(from.create(*nonce)),
+            Self::Create {
+                from,
+                salt: Some(salt),
+                initcode,
+                ..
+            } => Some(from.create2_from_code(*salt, &initcode[..])),
+            _ => None,
+        }
+    }
 }
 
 /// One message in a lane.

@@ -20,18 +20,19 @@ use shardnet_protocol::crypto::signing_preimage;
 use shardnet_protocol::merkle::{leaf_hash, root};
 use shardnet_protocol::*;
 
-const EXPECTED_WIRE_VERSION: u8 = 2;
+const EXPECTED_WIRE_VERSION: u8 = 3;
 
-const HEADER: &str = "54017eb94e98032d35e4f4765cecffbf355468d2b67bb161a2faf2d8ca365c2c";
-const BLOCK: &str = "de2f19fd83f96bf29d02600872ac06456ed9203c575a7cad6a1c18efd124124d";
-const QUORUM_CERT: &str = "02e4000425640cca55d1b18991f8bf090ddaee29c17c4d72995b80695ddfe316";
-const TIMEOUT_CERT: &str = "34a28845ea6faf6e72f216ba1cb44e762c0c9d90e342e2515ae6d3d24e5e56d8";
+const HEADER: &str = "8a359d9ea6f017bca260ce1a4612cea51fe01ed95269076aec86d7a2900f4835";
+const BLOCK: &str = "730cfdf0863a15f8b2cafd62b5f18704a7fe9cbac6b58413dd9e619f6614f58d";
+const QUORUM_CERT: &str = "75cecb556ba2929ff3a863555ad4472e188dd010cd4c08b12ca0b6a6877899b2";
+const TIMEOUT_CERT: &str = "0015f7b16a6d5b7c19add46649e8a4536a60961388b6d35b6b420882a8703eeb";
 const CROSS_SHARD_MESSAGE: &str =
-    "7a8523735d8e9d8f8dadecce99c85535714f69ba5283d7559bf9c3851a94c098";
-const FINALITY_PROOF: &str = "e1b9667b4345b40bd91c514980d05a979ef06ce19258c7db0585cf7b7d3a2f7a";
-const MULTIPROOF: &str = "609c16e49994058d00699144df67b3ad89a1908268d78eba39434a2de9c5ceaf";
-const LANE_PULL: &str = "15ff9b831aa11e213656fce744cf2f26c81dabc5c2243f4b1abb5e45ffa4c401";
-const LANE_PULL_RESPONSE: &str = "e96196b6d60e3206013015bfb9a57ceddccf89f3221ad6a07d5ee984fafd4b87";
+    "69d750e26c17d551da4be90d4482829c82500ffff009a48f59b48f4d90454c17";
+const CREATE2_MESSAGE: &str = "1a549e3e0bee6230acf5b21cd2873272683e22e569c5eb734330b48114e98402";
+const FINALITY_PROOF: &str = "8cf5bd71ebe304d6795df691b9e228cc867b24eb06748523269f873fa7a43892";
+const MULTIPROOF: &str = "f2a4405393561e01e4d04eb40dfc5a7320cc5ebc61e39c4e435b84e65381896e";
+const LANE_PULL: &str = "5ad90686c90a95cdfd57da5c304e622fadaa29f18fc4a1341315de36a575fbd6";
+const LANE_PULL_RESPONSE: &str = "0207db1f607c9ed48a20a3761cf99e6ec92319b049f700f67cd74973d72f9342";
 const HEADER_HASH: &str = "0xc09386248929deb4260434ed66f36057e34dfd6878f98b0226380f2b322858cb";
 /// Domain tag (24 bytes), chain id 7 (u64 LE), shard 2 (u16 LE), epoch 3 (u64 LE), then the
 /// vote data: block hash (32 bytes of 0xcd), round 9 (u64 LE), height 8 (u64 LE).
@@ -327,6 +328,70 @@ fn golden_cross_shard_message() {
     golden("CrossShardMessage", &the_message(), CROSS_SHARD_MESSAGE);
 }
 
+/// a CREATE2 `Create` carries its salt, and the address it names is EIP-1014's.
+#[test]
+fn golden_create2_message() {
+    let from: Address = "0xdeadbeef00000000000000000000000000000000"
+        .parse()
+        .unwrap();
+    let body = MessageBody::Create {
+        call_id: Hash32([0x77; 32]),
+        from,
+        address: Address::from([0; 20]),
+        nonce: 3,
+        salt: Some(B256::ZERO),
+        initcode: bytes(&[0x00]),
+        value: U256::from(5u64),
+        gas_limit: 100_000,
+        gas_price: U256::from(7u64),
+    };
+    // EIP-1014's second example: deadbeef…, salt 0, init code 0x00.
+    let address: Address = "0xB928f69Bb1D91Cd65274e3c79d8986362984fDA3"
+        .parse()
+        .unwrap();
+    assert_eq!(body.create_address(), Some(address));
+    let MessageBody::Create {
+        call_id,
+        from,
+        nonce,
+        initcode,
+        value,
+        gas_limit,
+        gas_price,
+        ..
+    } = body
+    else {
+        unreachable!()
+    };
+    let create = MessageBody::Create {
+        call_id,
+        from,
+        address,
+        nonce,
+        salt: None,
+        initcode: initcode.clone(),
+        value,
+        gas_limit,
+        gas_price,
+    };
+    assert_eq!(create.create_address(), Some(from.create(3)));
+    let message = CrossShardMessage {
+        body: MessageBody::Create {
+            call_id,
+            from,
+            address,
+            nonce,
+            salt: Some(B256::ZERO),
+            initcode,
+            value,
+            gas_limit,
+            gas_price,
+        },
+        ..the_message()
+    };
+    golden("Create2Message", &message, CREATE2_MESSAGE);
+}
+
 #[test]
 fn golden_finality_proof() {
     let p = the_finality_proof();
@@ -390,7 +455,7 @@ fn spec_appendix_a_vectors() {
         height: Height(4),
     };
     assert_eq!(enc(&data), format!("{aa}05000000000000000400000000000000"));
-    assert_eq!(hex::encode(encode(&data)), format!("02{}", enc(&data)));
+    assert_eq!(hex::encode(encode(&data)), format!("03{}", enc(&data)));
 
     let ctx = SigningContext {
         chain_id: ChainId(7),

@@ -81,13 +81,14 @@ fn selfdestruct_to_a_foreign_beneficiary_sends_the_balance_across() {
     net.assert_conserved(&[]);
 }
 
-/// X-6 inside the EVM: a factory's CREATE whose address is homed on another shard returns that
-/// address at once and the contract (with its endowment) appears there; the factory prepays
-/// the init code's gas, and without the funds the CREATE fails cleanly (0, a reason). A
-/// CREATE2 to another shard fails cleanly: no account appears on either shard. Local addresses
-/// are created as in Ethereum, and value is conserved.
+/// X-6 inside the EVM: a factory's CREATE or CREATE2 whose address is homed on another shard
+/// returns that address at once and the contract (with its endowment) appears there, at the
+/// address Ethereum computes; the factory prepays the init code's gas, and without the funds
+/// the CREATE fails cleanly (0, a reason). A CREATE2 that collides on the home shard is
+/// refused there and refunded. Local addresses are created as in Ethereum, and value is
+/// conserved.
 #[test]
-fn create_to_another_shard_is_sent_and_create2_fails_cleanly() {
+fn create_and_create2_to_another_shard_are_sent() {
     // Runtime: empty calldata accepts value; otherwise CREATE(calldataload(0), 0, 1) of the
     // one-byte init code 0x00 (memory is zero), storing the result in slot 0 and
     // RETURNDATASIZE in slot 1.
@@ -104,10 +105,15 @@ fn create_to_another_shard_is_sent_and_create2_fails_cleanly() {
         .map(|skip| deployer(0, skip * 1000))
         .find(|w| shard_map().home(&w.address.create(1)).0 == 0)
         .unwrap();
-    let funded = [(alice.address, U256::from(10 * ETH))];
-    let mut net = Net::new(&funded);
     let factory = alice.address.create(0);
     let factory2 = alice.address.create(1);
+    // The CREATE2 factory cannot be funded by a call (every call creates), so it is funded at
+    // genesis: it prepays the gas of its foreign CREATE2s.
+    let funded = [
+        (alice.address, U256::from(10 * ETH)),
+        (factory2, U256::from(ETH)),
+    ];
+    let mut net = Net::new(&funded);
     net.accounts.extend([factory, factory2]);
     net.submit(0, alice.deploy(0, init(&create), 300_000));
     net.submit(0, alice.deploy(1, init(&create2), 300_000));
@@ -172,7 +178,8 @@ fn create_to_another_shard_is_sent_and_create2_fails_cleanly() {
     }
     assert!(local > 0 && foreign > 0, "{local} local, {foreign} foreign");
 
-    // CREATE2: one local and one foreign salt.
+    // CREATE2: one local and one foreign salt, each with an endowment of 7 wei (the call's
+    // value); both land on their home shard at `create2(factory2, salt, keccak256(0x00))`.
     let code_hash = alloy_primitives::keccak256([0u8]);
     let salt_for = |shard: u16| {
         (0u64..)
@@ -191,21 +198,59 @@ fn create_to_another_shard_is_sent_and_create2_fails_cleanly() {
             alice.call(
                 nonce + k,
                 factory2,
-                U256::ZERO,
+                U256::from(7),
                 salt.0.to_vec().into(),
                 300_000,
             ),
         );
         net.until("create2", |n| n.nonce(factory2) == 2 + k);
-        let expected = if shard == 0 {
-            U256::from_be_slice(address.as_slice())
-        } else {
-            U256::ZERO
-        };
-        assert_eq!(net.storage(factory2, 0), expected);
-        assert_eq!(exists(&net, 0, address), shard == 0);
-        assert!(!exists(&net, 1, address));
+        assert_eq!(net.home(&address), shard);
+        assert_eq!(
+            net.storage(factory2, 0),
+            U256::from_be_slice(address.as_slice()),
+            "the address, at once"
+        );
+        net.until("landed", |n| n.balance(address) == U256::from(7));
+        assert!(exists(&net, shard, address));
+        assert!(!exists(&net, 1 - shard, address), "on its home shard only");
+        assert_eq!(net.nonce(address), 1, "a contract (EIP-161 nonce)");
     }
+    nonce += 2;
+    net.blocks(4);
+    net.assert_drained();
+
+    // The foreign salt again: the source cannot know the address is taken, so it sends; the
+    // home shard's CREATE2 collides, and the endowment and unspent gas go back to factory2.
+    let (salt, address) = (salts[1], factory2.create2(salts[1], code_hash));
+    let before = net.balance(factory2);
+    net.submit(
+        0,
+        alice.call(
+            nonce,
+            factory2,
+            U256::from(7),
+            salt.0.to_vec().into(),
+            300_000,
+        ),
+    );
+    net.until("create2 again", |n| n.nonce(factory2) == 4);
+    assert_eq!(
+        net.storage(factory2, 0),
+        U256::from_be_slice(address.as_slice())
+    );
+    let sent = net.balance(factory2);
+    assert!(sent < before, "escrowed the endowment and prepaid the gas");
+    net.until("refunded", |n| n.balance(factory2) > sent);
+    assert!(
+        net.balance(factory2) - sent > U256::from(7),
+        "the endowment and unspent gas came back"
+    );
+    assert_eq!(
+        net.balance(address),
+        U256::from(7),
+        "the first contract, untouched"
+    );
+    assert_eq!(net.nonce(address), 1);
     net.blocks(4);
     net.assert_drained();
     net.assert_conserved(&[]);

@@ -231,18 +231,20 @@ pub fn message_body() -> impl Strategy<Value = MessageBody> {
             address(),
             address(),
             any::<u64>(),
+            option::of(b256()),
             bounded_bytes::<MAX_CROSS_SHARD_MESSAGE_BYTES>(64),
             u256(),
             any::<u64>(),
             u256()
         )
             .prop_map(
-                |(call_id, from, address, nonce, initcode, value, gas_limit, gas_price)| {
+                |(call_id, from, address, nonce, salt, initcode, value, gas_limit, gas_price)| {
                     MessageBody::Create {
                         call_id,
                         from,
                         address,
                         nonce,
+                        salt,
                         initcode,
                         value,
                         gas_limit,

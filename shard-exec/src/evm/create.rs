@@ -4,30 +4,30 @@
 //! exactly as tools compute it). If the new address is homed elsewhere (and Ethereum would not
 //! fail the creation first: call depth, endowment not covered, nonce exhausted), no local frame
 //! is created, the creator's nonce is bumped as for any CREATE, and:
-//! - CREATE is sent as a cross-shard `Create` message, exactly as a deploy transaction to a
-//!   foreign address is (`precompile::create`): the endowment is escrowed, the init code's gas
-//!   (the gas the CREATE would have forwarded, capped by the destination's request budget) is
-//!   prepaid by the creator at the transaction's gas price, and the instruction pushes the
-//!   address at once; the forwarded gas is given back to the frame. The home shard runs the init
-//!   code as the creator with the creator's nonce, so the contract lands at that very address,
-//!   and answers with a `Response` (refunds to the creator). Journaled: a reverting frame sends
-//!   nothing.
-//! - CREATE2, or a CREATE the creator cannot prepay (or that its lane cannot take, or whose
-//!   gas or init code does not fit a message), fails cleanly: nothing moves, the forwarded gas
-//!   is given back, 0 is pushed and the return-data buffer holds the reason as `Error(string)`
-//!   (Solidity's `new` re-raises it). A `Create` message carries no CREATE2 salt, so the home
-//!   shard could not reproduce a CREATE2 address.
+//! - the creation is sent as a cross-shard `Create` message (carrying the salt for CREATE2),
+//!   exactly as a deploy transaction to a foreign address is (`precompile::create`): the
+//!   endowment is escrowed, the init code's gas (the gas the CREATE would have forwarded, capped
+//!   by the destination's request budget) is prepaid by the creator at the transaction's gas
+//!   price, and the instruction pushes the address at once; the forwarded gas is given back to
+//!   the frame. The home shard checks the address against (creator, nonce) or (creator, salt,
+//!   init-code hash), runs the init code as the creator so the contract lands at that very
+//!   address, and answers with a `Response` (refunds to the creator). Journaled: a reverting
+//!   frame sends nothing.
+//! - a creation the creator cannot prepay (or that its lane cannot take, or whose gas or init
+//!   code does not fit a message) fails cleanly: nothing moves, the forwarded gas is given back,
+//!   0 is pushed and the return-data buffer holds the reason as `Error(string)` (Solidity's
+//!   `new` re-raises it).
 //!
 //! Off a shard (no send rules), and for local addresses, it is Ethereum's instruction.
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 use revm::context_interface::journaled_state::account::JournaledAccountTr;
 use revm::context_interface::{ContextTr, JournalTr};
 use revm::interpreter::instructions::contract::create as eth_create;
 use revm::interpreter::interpreter::EthInterpreter;
 use revm::interpreter::interpreter_types::{InputsTr, LoopControl, ReturnData};
 use revm::interpreter::{
-    FrameInput, Host, InstructionContext, InstructionExecResult, InstructionResult,
+    CreateScheme, FrameInput, Host, InstructionContext, InstructionExecResult, InstructionResult,
     InterpreterAction,
 };
 use revm::primitives::CALL_STACK_LIMIT;
@@ -62,6 +62,11 @@ where
         return result;
     };
     let (caller, value, forwarded) = (inputs.caller(), inputs.value(), inputs.gas_limit());
+    let salt = match inputs.scheme() {
+        CreateScheme::Create2 { salt } => Some(B256::from(salt)),
+        _ => None,
+    };
+    debug_assert_eq!(salt.is_some(), IS_CREATE2);
     let initcode = inputs.init_code().clone();
     let account = host
         .journal_mut()
@@ -89,17 +94,10 @@ where
     *interpreter.bytecode.action() = None;
     interpreter.bytecode.reset_action();
     interpreter.gas.erase_cost(forwarded);
-    let sent = if IS_CREATE2 {
-        Ok(Err(SendError::ForeignCreate(
-            address,
-            rules.shard_map.home(&address).0,
-        )))
-    } else {
-        let gas_limit = forwarded.min(rules.max_request_gas);
-        send_create(
-            host, &rules, caller, address, nonce, value, initcode, gas_limit,
-        )
-    };
+    let gas_limit = forwarded.min(rules.max_request_gas);
+    let sent = send_create(
+        host, &rules, caller, address, nonce, salt, value, initcode, gas_limit,
+    );
     let pushed = match sent {
         Err(_) => return Err(InstructionResult::FatalExternalError),
         Ok(Ok(())) => {
@@ -126,6 +124,7 @@ fn send_create<H: ContextTr>(
     from: alloy_primitives::Address,
     address: alloy_primitives::Address,
     nonce: u64,
+    salt: Option<B256>,
     value: U256,
     initcode: alloy_primitives::Bytes,
     gas_limit: u64,
@@ -133,7 +132,7 @@ fn send_create<H: ContextTr>(
     let checkpoint = host.journal_mut().checkpoint();
     let out = match host.journal_mut().transfer(from, CROSS_SHARD, value) {
         Ok(None) => precompile::create(
-            host, rules, from, address, nonce, value, initcode, gas_limit,
+            host, rules, from, address, nonce, salt, value, initcode, gas_limit,
         ),
         Ok(Some(_)) => Ok(Err(SendError::Prepay(value))),
         Err(e) => Err(format!("store: {e}")),

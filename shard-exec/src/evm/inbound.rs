@@ -21,7 +21,8 @@ use revm::context::TxEnv;
 use revm::context_interface::result::{EVMError, ExecutionResult, HaltReason};
 use revm::database::AccountState;
 use revm::database_interface::Database;
-use revm::primitives::TxKind;
+use revm::primitives::{KECCAK_EMPTY, TxKind};
+use revm::state::{AccountInfo, Bytecode};
 use shardnet_protocol::limits::{MAX_CROSS_SHARD_MESSAGE_BYTES, MAX_REASON_BYTES};
 use shardnet_protocol::{
     BoundedBytes, CrossShardMessage, Hash32, LaneClass, LaneId, MessageBody, Origin, Outcome,
@@ -213,23 +214,76 @@ fn system_tx_env(
     }
 }
 
+/// X-6 for CREATE2 on the home shard. A transaction can only CREATE, so the creator runs this
+/// for one system transaction, calling itself with `salt ‖ initcode` and the endowment:
+/// `CREATE2(callvalue, initcode, salt)` executed at the creator's own address, which gives
+/// exactly `create2(creator, salt, keccak256(initcode))` with the creator as `msg.sender` of
+/// the init code. It returns the new address, or reverts with the init code's return data (so
+/// the endowment stays with the creator and is refunded).
+///
+/// ```text
+/// 0x00 PUSH1 0 CALLDATALOAD                  salt
+/// 0x03 PUSH1 32 CALLDATASIZE SUB DUP1        n = size - 32
+/// 0x08 PUSH1 32 PUSH1 0 CALLDATACOPY         memory[0..n] = initcode
+/// 0x0d PUSH1 0 CALLVALUE CREATE2 DUP1        CREATE2(value, 0, n, salt)
+/// 0x12 PUSH1 0x1e JUMPI                      created: return it
+/// 0x15 RETURNDATASIZE PUSH1 0 DUP1 RETURNDATACOPY RETURNDATASIZE PUSH1 0 REVERT
+/// 0x1e JUMPDEST PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+/// ```
+const CREATE2_TRAMPOLINE: [u8; 39] = [
+    0x60, 0x00, 0x35, 0x60, 0x20, 0x36, 0x03, 0x80, 0x60, 0x20, 0x60, 0x00, 0x37, 0x60, 0x00, 0x34,
+    0xf5, 0x80, 0x60, 0x1e, 0x57, 0x3d, 0x60, 0x00, 0x80, 0x3e, 0x3d, 0x60, 0x00, 0xfd, 0x5b, 0x60,
+    0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3,
+];
+
+/// How the caller of a destination transaction is set up for it (X-6).
+#[derive(Clone, Copy, Debug)]
+enum AsCaller {
+    /// A call: the caller as it is.
+    Call,
+    /// CREATE: the caller's nonce on the source, so revm computes `create(from, nonce)`.
+    Create(u64),
+    /// CREATE2: the caller holds [`CREATE2_TRAMPOLINE`] for the transaction.
+    Create2,
+}
+
 /// CS-11: runs `tx` from its caller, a foreign address: mints `mint` into it first (and sets
-/// its nonce for a creation), takes back whatever is left there afterwards (the refund) and
-/// restores the account, so the caller is never created here.
+/// it up for a creation, [`AsCaller`]), takes back whatever is left there afterwards (the
+/// refund) and restores the account, so the caller is never created here and the trampoline
+/// never persists.
 fn run_as_caller<V: StateView + ?Sized>(
     evm: &mut ShardEvm<'_, V>,
     mut tx: TxEnv,
     mint: U256,
-    nonce: Option<u64>,
+    setup: AsCaller,
 ) -> Result<(Result<ExecutionResult, String>, U256), ExecError> {
     let from = tx.caller;
     let snapshot = evm.ctx.journaled_state.database.load_account(from)?.clone();
-    if let Some(n) = nonce {
-        load(evm, from)?.info.nonce = n;
-        tx.nonce = n;
+    match setup {
+        AsCaller::Call => {}
+        AsCaller::Create(n) => {
+            load(evm, from)?.info.nonce = n;
+            tx.nonce = n;
+        }
+        AsCaller::Create2 => {
+            let mut info = AccountInfo {
+                code: Some(Bytecode::new_raw(Bytes::from_static(&CREATE2_TRAMPOLINE))),
+                ..load(evm, from)?.info.clone()
+            };
+            info.code_hash = KECCAK_EMPTY;
+            evm.ctx.journaled_state.database.insert_contract(&mut info);
+            load(evm, from)?.info = info;
+            // EIP-3607 refuses senders with code; this one has it only for this transaction,
+            // and its top frame runs here although `from` is homed elsewhere.
+            evm.ctx.cfg.disable_eip3607 = true;
+            evm.precompiles.trampoline = Some(from);
+        }
     }
     credit(evm, from, mint)?;
-    let run = system(evm, tx)?;
+    let run = system(evm, tx);
+    evm.ctx.cfg.disable_eip3607 = false;
+    evm.precompiles.trampoline = None;
+    let run = run?;
     let left = balance(evm, from)?.saturating_sub(snapshot.info.balance);
     *evm.ctx.journaled_state.database.load_account(from)? = snapshot;
     Ok((run, left))
@@ -367,7 +421,7 @@ fn execute_message<V: StateView + ?Sized>(
                     *gas_limit,
                     u128_price(gas_price),
                 );
-                let (run, left) = run_as_caller(evm, tx, full - prepaid_callback, None)?;
+                let (run, left) = run_as_caller(evm, tx, full - prepaid_callback, AsCaller::Call)?;
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
@@ -397,6 +451,7 @@ fn execute_message<V: StateView + ?Sized>(
             from,
             address,
             nonce,
+            salt,
             initcode,
             value,
             gas_limit,
@@ -405,21 +460,39 @@ fn execute_message<V: StateView + ?Sized>(
             let full = *value + U256::from(*gas_limit) * gas_price;
             let (outcome, refund) = if !xs.shard_map.is_local(xs.shard, address) {
                 (rejected("address is not homed on this shard"), full)
+            } else if m.body.create_address() != Some(*address) {
+                // X-6: the address must be the one Ethereum derives from the message.
+                (rejected("address does not match the creation"), full)
             } else {
-                // X-6: run the init code as `from` with `from`'s source nonce, so revm computes
-                // the very address Ethereum tools computed.
-                let tx = system_tx_env(
-                    *from,
-                    TxKind::Create,
-                    Bytes::copy_from_slice(initcode),
-                    *value,
-                    *gas_limit,
-                    u128_price(gas_price),
-                );
-                let (run, left) = run_as_caller(evm, tx, full, Some(*nonce))?;
+                // X-6: run the init code as `from`, with `from`'s source nonce (CREATE) or by a
+                // CREATE2 at `from` with the salt, so revm computes the very address Ethereum
+                // tools computed.
+                let (kind, data, setup) = match salt {
+                    None => (
+                        TxKind::Create,
+                        Bytes::copy_from_slice(initcode),
+                        AsCaller::Create(*nonce),
+                    ),
+                    Some(salt) => (
+                        TxKind::Call(*from),
+                        [salt.as_slice(), &initcode[..]].concat().into(),
+                        AsCaller::Create2,
+                    ),
+                };
+                let tx =
+                    system_tx_env(*from, kind, data, *value, *gas_limit, u128_price(gas_price));
+                let (run, left) = run_as_caller(evm, tx, full, setup)?;
                 match run {
                     Err(reason) => (rejected(&reason), full),
                     Ok(r) => {
+                        if salt.is_some() && r.is_success() {
+                            // The trampoline returns what CREATE2 created: the checked address.
+                            assert_eq!(
+                                r.output().map(|o| &o[..]),
+                                Some(&address.into_word()[..]),
+                                "CREATE2 landed elsewhere"
+                            );
+                        }
                         let outcome = settle(
                             r,
                             Some(address),

@@ -396,8 +396,8 @@ pub(crate) type ShardEvm<'a, V> = revm::context::Evm<
 >;
 
 /// Builds [`ShardEvm`]: with `xs`, `CROSS_SHARD` and sends (CS-5, CS-6), SELFDESTRUCT to
-/// a foreign beneficiary as a cross-shard transfer (`selfdestruct.rs`), CREATE to a foreign
-/// address as a cross-shard creation and CREATE2 there failing cleanly (X-6, `create.rs`).
+/// a foreign beneficiary as a cross-shard transfer (`selfdestruct.rs`), CREATE and CREATE2 to
+/// a foreign address as a cross-shard creation (X-6, `create.rs`).
 pub(crate) fn shard_evm<'a, V: StateView + ?Sized>(
     db: CacheDB<ViewDb<'a, V>>,
     block: BlockEnv,

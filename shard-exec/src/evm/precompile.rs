@@ -45,6 +45,10 @@ pub(crate) struct ShardPrecompiles {
     /// pointed at `CROSS_SHARD`. Taken by the first `CROSS_SHARD` frame, which is necessarily
     /// the transaction's own top frame.
     pub(crate) foreign: Option<Foreign>,
+    /// the foreign creator at which the executor runs the CREATE2 trampoline of an
+    /// inbound `Create` (`inbound.rs`). Taken by the first frame into it, the transaction's own
+    /// top frame, which then runs its code here instead of being treated as foreign.
+    pub(crate) trampoline: Option<Address>,
 }
 
 /// What the executor pointed at `CROSS_SHARD` in a plain transaction.
@@ -74,6 +78,7 @@ impl ShardPrecompiles {
             rules,
             warm,
             foreign: None,
+            trampoline: None,
         }
     }
 }
@@ -106,6 +111,13 @@ where
                     out,
                     inputs.gas_limit,
                 )))
+            }
+            Some(_)
+                if self.trampoline.is_some()
+                    && self.trampoline == Some(inputs.bytecode_address) =>
+            {
+                self.trampoline = None;
+                Ok(None)
             }
             // revm asks the provider about every call frame: a frame into an address homed
             // on another shard is handled here (CS-6 inside the EVM).
@@ -158,16 +170,15 @@ fn send<CTX: ContextTr>(
     let request = match foreign {
         Some(Foreign::Create { address, nonce }) => {
             let gas_limit = (inputs.gas_limit - cost).min(rules.max_request_gas);
-            return create(ctx, rules, from, address, nonce, value, input, gas_limit).map(
-                |r| match r {
-                    Ok(()) => PrecompileOutput::new(
-                        cost,
-                        address.into_word().0.to_vec().into(),
-                        reservoir,
-                    ),
-                    Err(e) => PrecompileOutput::revert(cost, e.revert_data(), reservoir),
-                },
-            );
+            return create(
+                ctx, rules, from, address, nonce, None, value, input, gas_limit,
+            )
+            .map(|r| match r {
+                Ok(()) => {
+                    PrecompileOutput::new(cost, address.into_word().0.to_vec().into(), reservoir)
+                }
+                Err(e) => PrecompileOutput::revert(cost, e.revert_data(), reservoir),
+            });
         }
         Some(Foreign::To(to)) if input.is_empty() => SendRequest::Transfer { to },
         Some(Foreign::To(to)) => SendRequest::Call {
@@ -315,7 +326,8 @@ fn prepay<CTX: ContextTr>(
     )))
 }
 
-/// a creation whose address is homed on another shard becomes a `Create` message.
+/// a creation whose address is homed on another shard becomes a `Create` message
+/// (with `salt` for CREATE2).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn create<CTX: ContextTr>(
     ctx: &mut CTX,
@@ -323,6 +335,7 @@ pub(super) fn create<CTX: ContextTr>(
     from: Address,
     address: Address,
     nonce: u64,
+    salt: Option<B256>,
     value: U256,
     initcode: Bytes,
     gas_limit: u64,
@@ -348,6 +361,7 @@ pub(super) fn create<CTX: ContextTr>(
         gas_limit,
         nonce,
         gas_price,
+        salt,
         initcode,
     }));
     Ok(Ok(()))

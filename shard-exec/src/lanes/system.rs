@@ -43,6 +43,12 @@ pub fn create_sent_topic() -> B256 {
     keccak256("CreateSent(bytes32,address,address,uint256,uint64,uint64,uint256,bytes)")
 }
 
+/// `keccak256("Create2Sent(bytes32,address,address,uint256,uint64,uint64,uint256,bytes32,bytes)")`:
+/// `CreateSent` of a CREATE2, with its salt.
+pub fn create2_sent_topic() -> B256 {
+    keccak256("Create2Sent(bytes32,address,address,uint256,uint64,uint64,uint256,bytes32,bytes)")
+}
+
 /// The 4-byte selector of a Solidity function signature.
 pub fn selector(signature: &str) -> [u8; 4] {
     let h = keccak256(signature);
@@ -81,12 +87,6 @@ pub enum SendError {
         "cross-shard: {0} lives on shard {1}; calls to it are asynchronous (use CROSS_SHARD.call)"
     )]
     Synchronous(Address, u16),
-    /// CREATE or CREATE2 inside the EVM whose address is homed on another shard (X-6).
-    #[error(
-        "cross-shard: a contract created at {0} would live on shard {1}; CREATE and CREATE2 \
-         cannot create on another shard (deploy it there with a transaction)"
-    )]
-    ForeignCreate(Address, u16),
     /// The lane has used its credits (CS-15).
     #[error("CROSS_SHARD: lane to shard {0} is full ({1} messages not yet certified delivered)")]
     LaneFull(u16, u64),
@@ -264,49 +264,63 @@ pub struct CallSent {
     pub data: Bytes,
 }
 
-/// A deployment to an address homed on another shard (X-6), as `CreateSent` records it.
+/// A deployment to an address homed on another shard (X-6), as `CreateSent` (CREATE) or
+/// `Create2Sent` (CREATE2) records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateSent {
     /// CS-4.
     pub call_id: B256,
     /// The deployer.
     pub from: Address,
-    /// `create(from, nonce)`.
+    /// `create(from, nonce)`, or `create2(from, salt, keccak256(initcode))`.
     pub address: Address,
     /// Endowment.
     pub value: U256,
     /// Destination gas.
     pub gas_limit: u64,
-    /// The deployer's nonce that gave `address`.
+    /// The deployer's nonce when it created (gives `address` for CREATE).
     pub nonce: u64,
     /// Prepaid gas price.
     pub gas_price: U256,
+    /// The CREATE2 salt, `None` for CREATE.
+    pub salt: Option<B256>,
     /// Init code.
     pub initcode: Bytes,
 }
 
-/// The `CreateSent` event log.
+/// The `CreateSent` event log, or `Create2Sent` (the salt before the init code) for CREATE2.
 pub fn create_sent_log(c: &CreateSent) -> Log {
-    let mut data = Vec::with_capacity(6 * 32 + 32 + c.initcode.len());
+    let mut data = Vec::with_capacity(7 * 32 + 32 + c.initcode.len());
     data.extend_from_slice(&c.value.to_be_bytes::<32>());
     data.extend_from_slice(&word_u64(c.gas_limit));
     data.extend_from_slice(&word_u64(c.nonce));
     data.extend_from_slice(&c.gas_price.to_be_bytes::<32>());
-    data.extend_from_slice(&word_u64(5 * 32));
+    let topic = match c.salt {
+        None => {
+            data.extend_from_slice(&word_u64(5 * 32));
+            create_sent_topic()
+        }
+        Some(salt) => {
+            data.extend_from_slice(salt.as_slice());
+            data.extend_from_slice(&word_u64(6 * 32));
+            create2_sent_topic()
+        }
+    };
     data.extend_from_slice(&encode_bytes(&c.initcode));
     Log::new_unchecked(
         CROSS_SHARD,
-        vec![
-            create_sent_topic(),
-            c.call_id,
-            c.from.into_word(),
-            c.address.into_word(),
-        ],
+        vec![topic, c.call_id, c.from.into_word(), c.address.into_word()],
         data.into(),
     )
 }
 
 fn decode_create_sent(topics: &[B256], data: &[u8]) -> Option<CreateSent> {
+    let salted = topics[0] == create2_sent_topic();
+    let salt = if salted {
+        Some(B256::from_slice(word(data, 4).ok()?))
+    } else {
+        None
+    };
     Some(CreateSent {
         call_id: topics[1],
         from: Address::from_word(topics[2]),
@@ -315,7 +329,8 @@ fn decode_create_sent(topics: &[B256], data: &[u8]) -> Option<CreateSent> {
         gas_limit: word_u64_at(data, 1).ok()?,
         nonce: word_u64_at(data, 2).ok()?,
         gas_price: U256::from_be_slice(word(data, 3).ok()?),
-        initcode: word_bytes(data, 4).ok()?,
+        salt,
+        initcode: word_bytes(data, if salted { 5 } else { 4 }).ok()?,
     })
 }
 
@@ -370,7 +385,9 @@ pub fn emissions(logs: &[Log], shard_map: &ShardMap, origin: Origin) -> Vec<Emis
                     value: U256::from_be_slice(data),
                 },
             });
-        } else if topics.len() == 4 && topics[0] == create_sent_topic() {
+        } else if topics.len() == 4
+            && (topics[0] == create_sent_topic() || topics[0] == create2_sent_topic())
+        {
             let Some(c) = decode_create_sent(topics, data) else {
                 continue;
             };
@@ -385,6 +402,7 @@ pub fn emissions(logs: &[Log], shard_map: &ShardMap, origin: Origin) -> Vec<Emis
                     from: c.from,
                     address: c.address,
                     nonce: c.nonce,
+                    salt: c.salt,
                     initcode,
                     value: c.value,
                     gas_limit: c.gas_limit,
