@@ -38,6 +38,9 @@ pub enum IndexError {
     /// A stored record does not decode, or a block does not match its execution.
     #[error("index corrupt: {0}")]
     Corrupt(String),
+    /// The ledger refused a committed block.
+    #[error("ledger: {0}")]
+    Ledger(String),
 }
 
 /// One committed block, as the RPC describes it.
@@ -521,6 +524,8 @@ pub(crate) struct Indexing<'a, S: StateStore> {
     pub(crate) index: Option<&'a ChainIndex>,
     /// The block's outbound segments are recorded here before its state is applied.
     pub(crate) outbox: &'a mut dyn crate::outbox::OutboxStore,
+    /// The block is appended here before its state is applied.
+    pub(crate) ledger: &'a mut dyn crate::validator::LedgerStore,
     pub(crate) failed: Option<IndexError>,
 }
 
@@ -581,6 +586,17 @@ impl<S: StateStore> Application for Indexing<'_, S> {
             && self.failed.is_none()
         {
             self.failed = Some(e);
+        }
+        // The ledger entry goes before the state (and so before the safety store prunes the
+        // block, which it does after this commit): a crash can leave the ledger ahead of the
+        // state, which a restart replays (`validator::assemble`), never a block the state
+        // has but neither the ledger nor the safety store does. A re-commit after a restart
+        // appends again (idempotent).
+        if self.app.fatal().is_none()
+            && let Err(e) = self.ledger.append(committed)
+        {
+            self.failed.get_or_insert(IndexError::Ledger(e.to_string()));
+            return;
         }
         self.app.commit(committed);
     }

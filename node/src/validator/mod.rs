@@ -45,7 +45,7 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use pull::RelayConfig;
 pub use runner::{CommitHook, LedgerStore, SubmitReply};
 
-use crate::index::ChainIndex;
+use crate::index::{ChainIndex, Indexing};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::outbox::{Outbox, OutboxStore};
@@ -325,10 +325,45 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
     if let Some(index) = &parts.index {
         index.record_genesis(&genesis, config.initial_base_fee, config.block_gas_limit)?;
     }
+    let mut ledger = parts.ledger;
+    let mut outbox = parts.outbox;
+    let committed = ledger.last(parts.consensus.retained_committed)?;
+    // A crash between a block's ledger entry and its state flush leaves the state behind the
+    // ledger (the ledger is written first: `Indexing::commit`): execute what it lacks.
+    let applied = app.head().height;
+    for c in committed
+        .iter()
+        .filter(|c| c.block.header.height.0 > applied)
+    {
+        let mut replay = Indexing {
+            app: &mut app,
+            index: parts.index.as_ref(),
+            outbox: outbox.as_mut(),
+            ledger: ledger.as_mut(),
+            failed: None,
+        };
+        shardnet_consensus::Application::commit(&mut replay, c);
+        if let Some(e) = replay.failed {
+            return Err(anyhow!(
+                "replaying block {} from the ledger: {e}",
+                c.block.header.height.0
+            ));
+        }
+        if let Some(fatal) = app.fatal() {
+            return Err(anyhow!(
+                "replaying block {} from the ledger: {fatal}",
+                c.block.header.height.0
+            ));
+        }
+        tracing::info!(
+            height = c.block.header.height.0,
+            "replayed a committed block the state lacked"
+        );
+    }
     let recovery = Recovery {
         genesis,
         safety: parts.safety.load()?,
-        committed: parts.ledger.last(parts.consensus.retained_committed)?,
+        committed,
         blocks: parts.safety.load_blocks()?,
     };
     let core = Core::new(
@@ -364,8 +399,8 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
         core,
         app,
         safety: parts.safety,
-        ledger: parts.ledger,
-        outbox: parts.outbox,
+        ledger,
+        outbox,
         last_repush_ms: 0,
         puller: Puller::new(usize::from(index.0)),
         pulls_served: Default::default(),

@@ -379,6 +379,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             app: &mut self.app,
             index: self.index.as_ref(),
             outbox: self.outbox.as_mut(),
+            ledger: self.ledger.as_mut(),
             failed: None,
         };
         drive(
@@ -397,7 +398,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             },
         )?;
         if let Some(e) = app.failed {
-            return Err(anyhow!("indexing a committed block: {e}"));
+            return Err(anyhow!("recording a committed block: {e}"));
         }
         if let Some(fatal) = self.app.fatal() {
             return Err(anyhow!("execution stopped: {fatal}"));
@@ -411,7 +412,6 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             self.pull(now);
         }
         for c in commits {
-            self.ledger.append(&c)?;
             let head = self.app.head().clone();
             if let Some(hook) = self.on_commit.as_mut() {
                 hook(&c, &head);

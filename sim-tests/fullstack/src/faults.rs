@@ -53,8 +53,8 @@ pub struct FaultPlan {
     /// Crash + restart pairs of whoever leads the shard's round at the time.
     pub leader_crashes: usize,
     /// Crashes in the middle of a commit (+ restart): armed at a random time, they happen at
-    /// the host's next commit, inside its state persist (the write lost or landed) or just
-    /// before its ledger entry.
+    /// the host's next commit, at its ledger entry or inside its state persist (the write lost
+    /// or landed).
     pub torn_crashes: usize,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
@@ -123,10 +123,10 @@ pub fn schedule(
             out.push((b, Action::Repair(shard_hosts(s), shard_hosts(t))));
         }
     }
-    // Crashes: at most one host of a shard down at a time (a later overlapping draw is moved
-    // to the end of the previous one's outage, or dropped if that leaves no room). The kinds
-    // take turns, so that a crowded window does not starve the last kind.
-    let mut down_until = vec![0u64; usize::from(shards)];
+    // Crashes: at most one host of a shard down at a time, 500 ms apart; a draw that
+    // overlaps another outage of its shard is drawn again (up to 8 times), and the kinds take
+    // turns, so that a crowded window still gets every kind it asks for.
+    let mut busy: Vec<Vec<(u64, u64)>> = vec![Vec::new(); usize::from(shards)];
     let kinds = plan.crashes.max(plan.leader_crashes).max(plan.torn_crashes);
     for i in 0..kinds {
         for kind in 0..3 {
@@ -134,8 +134,6 @@ pub fn schedule(
             if i >= count {
                 continue;
             }
-            // A draw that finds no room is drawn again (up to 8 times), so that a crowded
-            // window still gets every kind of crash it asks for.
             for _ in 0..8 {
                 let (a, b) = interval(&mut rng);
                 let s = below(&mut rng, usize::from(shards)) as u16;
@@ -149,20 +147,23 @@ pub fn schedule(
                     TornPoint::StateLanded,
                     TornPoint::BeforeLedger,
                 ][if kind == 2 { below(&mut rng, 3) } else { 0 }];
-                let Some(free) = down_until.get_mut(usize::from(s)) else {
-                    break;
-                };
                 // A torn crash waits for the host's next commit: arm it for at least 2 s.
                 let len = if kind == 2 {
                     (b - a).max(Duration::from_secs(2))
                 } else {
                     b - a
                 };
-                let a = a.max(Duration::from_millis(*free + 500));
-                if a + len > Duration::from_millis(end) {
+                let (from, to) = (a.as_millis() as u64, (a + len).as_millis() as u64);
+                let Some(outages) = busy.get_mut(usize::from(s)) else {
+                    break;
+                };
+                let free = outages
+                    .iter()
+                    .all(|(x, y)| to + 500 <= *x || from >= y + 500);
+                if to > end || !free {
                     continue;
                 }
-                *free = (a + len).as_millis() as u64;
+                outages.push((from, to));
                 let (down, up) = match kind {
                     0 => (Action::Crash((s, v)), Action::Restart((s, v))),
                     1 => (Action::CrashLeader(s), Action::RestartLeader(s)),

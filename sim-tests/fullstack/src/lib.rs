@@ -19,9 +19,9 @@
 //!
 //! Crashes land between two steps (the app flushes inside the commit that applies a block, so
 //! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
-//! a host's next commit ([`storage::TornPoint`]): in its state persist (the write lost or
-//! landed) or after its state and safety data are durable but before its ledger entry. From
-//! that point the dying process writes nothing more ([`storage::DyingSafety`],
+//! a host's next commit ([`storage::TornPoint`]): at its ledger entry, or in its state
+//! persist (the write lost, leaving the ledger ahead of the state, or landed). From that point
+//! the dying process writes nothing more ([`storage::DyingSafety`],
 //! [`storage::DyingLedger`]). The workload also deploys the example
 //! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
 //! reverting), checking at the end that every contract call ran exactly one callback. Not in

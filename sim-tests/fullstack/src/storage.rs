@@ -17,15 +17,19 @@ use shardnet_node::ledger::LedgerError;
 use shardnet_node::validator::LedgerStore;
 use shardnet_protocol::{Block, Height};
 
-/// Where in a commit a torn crash kills its host.
+/// Where in a commit a torn crash kills its host. A validator commits a block by recording
+/// its outbound segments, appending it to its ledger, then applying and flushing its state;
+/// its safety store prunes the block at its next persist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TornPoint {
-    /// Inside the state persist, which is lost.
-    StateLost,
-    /// Inside the state persist, which landed.
-    StateLanded,
-    /// After the commit's state and safety data are durable, before its ledger entry.
+    /// At the ledger append: nothing of the block is written but its outbound segments.
     BeforeLedger,
+    /// Inside the state persist, which is lost: the ledger is ahead of the state (the restart
+    /// replays the block).
+    StateLost,
+    /// Inside the state persist, which landed: the block is in the ledger and the state, and
+    /// still in the safety store.
+    StateLanded,
 }
 
 /// The error a torn crash reports to the dying validator (which stops on any store error).
@@ -176,23 +180,32 @@ impl SafetyStore for DyingSafety {
 pub struct MemoryLedger(Arc<Mutex<BTreeMap<u64, Arc<CommittedBlock>>>>);
 
 /// A host's ledger for one incarnation: a torn crash armed [`TornPoint::BeforeLedger`] kills
-/// the process instead of its next append.
+/// the process instead of its next append, and nothing reaches the ledger after a torn crash.
 #[derive(Clone, Debug)]
 pub struct DyingLedger {
     inner: MemoryLedger,
     state: SharedStore,
+    torn_before: u64,
 }
 
 impl DyingLedger {
-    /// `inner`, dying when `state` is armed before a ledger entry.
+    /// `inner` for an incarnation that starts now, dying when `state` is armed before a
+    /// ledger entry.
     pub fn new(inner: MemoryLedger, state: SharedStore) -> Self {
-        Self { inner, state }
+        let torn_before = state.torn_crashes();
+        Self {
+            inner,
+            state,
+            torn_before,
+        }
     }
 }
 
 impl LedgerStore for DyingLedger {
     fn append(&mut self, committed: &CommittedBlock) -> Result<(), LedgerError> {
-        if self.state.take_if(TornPoint::BeforeLedger) {
+        if self.state.take_if(TornPoint::BeforeLedger)
+            || self.state.torn_crashes() > self.torn_before
+        {
             return Err(LedgerError::Corrupt {
                 height: committed.block.header.height.0,
                 reason: TORN_CRASH.into(),
