@@ -6,6 +6,8 @@
 //!   a lane ever decreases or exceeds what the source's final blocks emitted (CS-I1: with sequence-checked
 //!   execution, exactly once and in order), and every source validator's outbox still holds
 //!   every message its state emitted above the certified watermark its state holds (CS-I4).
+//!   After every step, every response a validator committed is checked against its call's
+//!   deadline: none executed above it (CS-I5, [`Deadlines`]).
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
 //!   the shard's head and at the state root the others had at its height; every workload
 //!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
@@ -18,7 +20,7 @@ use alloy_primitives::{B256, U256};
 use shardnet_exec::lanes::system::{CROSS_SHARD, slots};
 use shardnet_exec::store::{hash_address, hash_slot};
 use shardnet_exec::{MemoryStore, StateView};
-use shardnet_protocol::{LaneClass, LaneId, ShardId};
+use shardnet_protocol::{LaneClass, LaneId, LaneSegment, MessageBody, Outcome, ShardId};
 
 use crate::faults::HostId;
 use crate::{Exit, TraceEvent};
@@ -169,6 +171,67 @@ impl Lanes {
                         "CS-I4: {host:?} emitted lane {lane:?} up to {out} but its outbox lost message {next}, above its certified watermark {certified}"
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// CS-I5 from every segment any validator committed to its outbox: each call's deadline, and
+/// each response's outcome with the destination height that emitted it.
+#[derive(Debug, Default)]
+pub struct Deadlines {
+    /// Call id → deadline (destination height), for calls that have one.
+    calls: BTreeMap<[u8; 32], u64>,
+    /// Responses not yet checked: (call id, executed rather than timed out, height).
+    responses: Vec<([u8; 32], bool, u64)>,
+    /// Responses checked.
+    pub checked: u64,
+}
+
+impl Deadlines {
+    /// Notes the calls and responses of segments a validator committed.
+    pub fn record(&mut self, segments: &[LaneSegment]) {
+        for s in segments {
+            let height = s.proof.header.height.0;
+            for m in &s.messages {
+                match &m.body {
+                    MessageBody::Call {
+                        call_id,
+                        deadline: Some(d),
+                        ..
+                    } => self.call(call_id.0, d.0),
+                    MessageBody::Response {
+                        call_id, outcome, ..
+                    } => self.response(call_id.0, !matches!(outcome, Outcome::TimedOut), height),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A call with a deadline was sent.
+    fn call(&mut self, id: [u8; 32], deadline: u64) {
+        self.calls.insert(id, deadline);
+    }
+
+    /// A response was emitted at destination `height`, after executing its call or not.
+    fn response(&mut self, id: [u8; 32], executed: bool, height: u64) {
+        self.responses.push((id, executed, height));
+    }
+
+    /// CS-I5 (CS-12): no call executed at a height above its deadline.
+    pub fn check(&mut self) -> Result<(), String> {
+        for (id, executed, height) in std::mem::take(&mut self.responses) {
+            self.checked += 1;
+            if let Some(deadline) = self.calls.get(&id)
+                && executed
+                && height > *deadline
+            {
+                return Err(format!(
+                    "CS-I5: call {} with deadline {deadline} executed at destination height {height}",
+                    B256::from(id)
+                ));
             }
         }
         Ok(())
@@ -403,6 +466,20 @@ mod tests {
         // A certified watermark beyond what was emitted: CS-I4.
         let e = check(&mut Lanes::default(), 5, 6, vec![], 5).unwrap_err();
         assert!(e.contains("CS-I4") && e.contains("beyond"), "{e}");
+    }
+
+    #[test]
+    fn a_call_executed_after_its_deadline_is_a_violation() {
+        let mut d = Deadlines::default();
+        d.call([1; 32], 5);
+        d.response([1; 32], true, 5); // at the deadline: fine
+        d.response([1; 32], false, 9); // timed out: fine
+        d.response([2; 32], true, 9); // no deadline: fine
+        assert!(d.check().is_ok());
+        d.response([1; 32], true, 6);
+        let e = d.check().unwrap_err();
+        assert!(e.contains("CS-I5") && e.contains("height 6"), "{e}");
+        assert_eq!(d.checked, 4);
     }
 
     #[test]

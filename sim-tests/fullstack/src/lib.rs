@@ -282,6 +282,8 @@ pub struct Stats {
     pub byzantine_actions: u64,
     /// Submissions refused because their destination shard was congested.
     pub congested_refusals: u64,
+    /// Responses checked against their call's deadline (CS-I5), counting every validator's.
+    pub responses_checked: u64,
     /// Hosts crashed and restarted.
     pub crashes: (u64, u64),
     /// Datagrams lost and duplicated below QUIC.
@@ -358,6 +360,8 @@ struct World {
     counters: Rc<RefCell<Vec<Arc<Mutex<FaultCounts>>>>>,
     incarnations: Rc<RefCell<BTreeMap<HostId, u64>>>,
     byzantine_actions: Arc<AtomicU64>,
+    /// Calls' deadlines and responses' outcomes, as validators commit them (CS-I5).
+    deadlines: Arc<Mutex<check::Deadlines>>,
 }
 
 fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
@@ -463,7 +467,10 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
             disk.ledger.clone(),
             disk.state.clone(),
         )),
-        outbox: Box::new(disk.outbox.clone()),
+        outbox: Box::new(storage::RecordingOutbox::new(
+            disk.outbox.clone(),
+            Arc::clone(&world.deadlines),
+        )),
         index: None,
         socket: Socket::Abstract(socket),
         peers: Some(peers),
@@ -545,6 +552,7 @@ pub fn run(cfg: &Config) -> Outcome {
         counters: Rc::default(),
         incarnations: Rc::default(),
         byzantine_actions: Arc::default(),
+        deadlines: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -572,6 +580,11 @@ pub fn run(cfg: &Config) -> Outcome {
     let exit = driver.drive(&mut sim, &schedule, &mut wallets);
     let mut stats = driver.stats;
     stats.byzantine_actions = world.byzantine_actions.load(Ordering::Relaxed);
+    stats.responses_checked = world
+        .deadlines
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .checked;
     stats.torn_crashes.0 = world.disks.values().map(|d| d.state.torn_crashes()).sum();
     stats.congested_refusals = world
         .trace
@@ -833,6 +846,15 @@ impl Driver<'_> {
                 return Exit::SafetyViolation(e);
             }
             drop(trace);
+            if let Err(e) = self
+                .world
+                .deadlines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check()
+            {
+                return Exit::SafetyViolation(e);
+            }
             if committed && self.cfg.shards > 1 {
                 let hosts: BTreeMap<_, _> = self
                     .world

@@ -14,8 +14,9 @@ use shardnet_consensus::{
 use shardnet_exec::store::{AccountRecord, ChangeSet, StoreError, StoreMeta};
 use shardnet_exec::{FaultyStore, MemoryStore, StateStore, StateView};
 use shardnet_node::ledger::LedgerError;
+use shardnet_node::outbox::{MemoryOutbox, OutboxError, OutboxStore};
 use shardnet_node::validator::LedgerStore;
-use shardnet_protocol::{Block, Height};
+use shardnet_protocol::{Block, Height, LaneId, LanePull, LaneSegment};
 
 /// Where in a commit a torn crash kills its host. A validator commits a block by recording
 /// its outbound segments, appending it to its ledger, then applying and flushing its state;
@@ -175,6 +176,40 @@ impl SafetyStore for DyingSafety {
     }
 }
 
+/// A host's outbox that also tells the harness what its validator committed (the calls'
+/// deadlines and the responses' outcomes, for CS-I5).
+#[derive(Debug)]
+pub struct RecordingOutbox {
+    inner: MemoryOutbox,
+    log: Arc<Mutex<crate::check::Deadlines>>,
+}
+
+impl RecordingOutbox {
+    /// `inner`, reporting to `log`.
+    pub fn new(inner: MemoryOutbox, log: Arc<Mutex<crate::check::Deadlines>>) -> Self {
+        Self { inner, log }
+    }
+}
+
+impl OutboxStore for RecordingOutbox {
+    fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(segments);
+        self.inner.record(segments)
+    }
+    fn prune_and_pending(
+        &mut self,
+        certified: &dyn Fn(&LaneId) -> u64,
+    ) -> Result<Vec<LaneSegment>, OutboxError> {
+        self.inner.prune_and_pending(certified)
+    }
+    fn serve(&self, pull: &LanePull) -> Result<Vec<LaneSegment>, OutboxError> {
+        self.inner.serve(pull)
+    }
+}
+
 /// Committed blocks by height, shared by clones (durable at once).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLedger(Arc<Mutex<BTreeMap<u64, Arc<CommittedBlock>>>>);
@@ -244,7 +279,7 @@ pub struct Disk {
     /// Committed blocks.
     pub ledger: MemoryLedger,
     /// Committed outbound segments awaiting certification (CS-14).
-    pub outbox: shardnet_node::outbox::MemoryOutbox,
+    pub outbox: MemoryOutbox,
 }
 
 impl Disk {
