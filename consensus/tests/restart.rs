@@ -312,13 +312,27 @@ fn memory_store_contract() {
     });
 }
 
+/// Opens a sled database that was just dropped. sled's background flusher keeps the database
+/// (and its file lock) for a moment after the last handle is gone: wait for it, as a
+/// restarting process waits for the old one to exit.
+#[cfg(feature = "sled-store")]
+fn reopen_sled(path: &std::path::Path) -> sled::Db {
+    for _ in 0..500 {
+        if let Ok(db) = sled::open(path) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the database at {} stayed locked for 5 s", path.display());
+}
+
 #[cfg(feature = "sled-store")]
 #[test]
 fn sled_store_contract_and_reopen() {
     use shardnet_consensus::SledSafetyStore;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let open = |p: &std::path::Path| SledSafetyStore::open(&sled::open(p).unwrap()).unwrap();
+    let open = |p: &std::path::Path| SledSafetyStore::open(&reopen_sled(p)).unwrap();
     contract(open(&path), |s| {
         drop(s);
         open(&path)
@@ -346,7 +360,7 @@ fn sled_store_reports_corruption() {
         blocks.insert(k, &v[..v.len() / 2]).unwrap();
         db.flush().unwrap();
     }
-    let db = sled::open(dir.path()).unwrap();
+    let db = reopen_sled(dir.path());
     let store = SledSafetyStore::open(&db).unwrap();
     assert!(
         matches!(store.load(), Err(StoreError::Corrupt(_))),
