@@ -40,8 +40,7 @@ use std::time::{Duration, Instant};
 
 use alloy_consensus::Transaction;
 use alloy_primitives::{Address, B256, Bytes, U256, hex, keccak256};
-use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
-use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context::{CfgEnv, Context, TxEnv};
 use revm::database::{CacheDB, EmptyDB};
 use revm::primitives::hardfork::SpecId;
 use revm::state::{AccountInfo, Bytecode};
@@ -216,20 +215,7 @@ fn raw_revm(db: CacheDB<EmptyDB>, number: u64, txs: Vec<TxEnv>) -> (u64, CacheDB
     let env = support::env(number, BENCH_GAS_LIMIT);
     let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
     cfg.chain_id = env.chain_id;
-    let block = BlockEnv {
-        number: U256::from(env.number),
-        beneficiary: env.beneficiary,
-        timestamp: U256::from(env.timestamp),
-        gas_limit: env.gas_limit,
-        basefee: env.base_fee,
-        difficulty: env.difficulty,
-        prevrandao: Some(env.prevrandao),
-        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(
-            env.excess_blob_gas,
-            revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
-        )),
-        ..BlockEnv::default()
-    };
+    let block = shardnet_exec::evm::block_env(&env);
     let mut evm = Context::mainnet()
         .with_db(db)
         .with_block(block)

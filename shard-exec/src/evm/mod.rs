@@ -354,7 +354,7 @@ pub fn execute_on<V: StateView + ?Sized>(
 }
 
 /// revm's block environment for `env`.
-pub(crate) fn block_env(env: &ExecEnv) -> BlockEnv {
+pub fn block_env(env: &ExecEnv) -> BlockEnv {
     BlockEnv {
         number: U256::from(env.number),
         beneficiary: env.beneficiary,
