@@ -59,7 +59,12 @@ impl ShardBackend {
     /// Resolves a block selector to a height of this shard; errors for unknown hashes and
     /// for heights above the committed head.
     pub(crate) fn height(&self, tag: BlockTag) -> Result<u64, RpcError> {
-        let head = self.head()?.height;
+        self.height_under(tag, self.head()?.height)
+    }
+
+    /// [`Self::height`] against a head already read: the validator commits concurrently, so
+    /// a caller that needs the head and the height to agree reads the head once.
+    fn height_under(&self, tag: BlockTag, head: u64) -> Result<u64, RpcError> {
         match tag {
             BlockTag::Latest | BlockTag::Pending => Ok(head),
             BlockTag::Earliest => Ok(0),
@@ -82,7 +87,7 @@ impl ShardBackend {
     /// latest committed state (R-5). Returns the head.
     pub(crate) fn state_at(&self, tag: BlockTag) -> Result<StoreMeta, RpcError> {
         let head = self.head()?;
-        let height = self.height(tag)?;
+        let height = self.height_under(tag, head.height)?;
         if height != head.height {
             return Err(RpcError::Unavailable(format!(
                 "state at block {height} of shard {} is not kept: this node keeps only the \
