@@ -7,7 +7,13 @@ use crate::leader::LeaderPolicy;
 pub struct Config {
     /// Round timeout before backoff, in milliseconds (P-1).
     pub base_timeout_ms: u64,
-    /// Cap on the backoff exponent: the longest timeout is `base × 2^max_backoff_exponent`.
+    /// Growth of the round timeout per consecutive round entered by timeout, in percent
+    /// (P-1): 150 multiplies it by 1.5. Backoff exists so that timeouts eventually exceed the
+    /// network's real delays; a gentle factor keeps a run of crashed leaders (each costing one
+    /// full timeout) from stalling the chain for `2^k` timeouts.
+    pub backoff_percent: u32,
+    /// Cap on the backoff exponent: the longest timeout is
+    /// `base × (backoff_percent / 100)^max_backoff_exponent`.
     pub max_backoff_exponent: u32,
     /// Delay before asking another peer for a missing block (B-3).
     pub sync_retry_ms: u64,
@@ -28,13 +34,17 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             base_timeout_ms: 1_000,
+            backoff_percent: 150,
             max_backoff_exponent: 6,
             sync_retry_ms: 500,
             max_sync_retries: 8,
             retained_committed: 1_024,
             future_rounds: 100,
             min_block_interval_ms: 0,
-            leader_policy: LeaderPolicy::StakeWeighted,
+            leader_policy: LeaderPolicy::Reputation {
+                window: 30,
+                failures: 2,
+            },
         }
     }
 }

@@ -10,8 +10,10 @@ pub enum LeaderPolicy {
     /// Stake-weighted pseudo-random choice per round.
     #[default]
     StakeWeighted,
-    /// Stake-weighted, but skipping validators that failed to produce a committed block in
-    /// `failures` of their last `window` elected rounds (liveness only; C-5).
+    /// Stake-weighted, but skipping validators with `failures` bad outcomes among their last
+    /// `window` (rounds they led that failed, or drawn rounds a substitute led while they
+    /// signed nothing), as the committed chain shows them (liveness only; C-5). The
+    /// consensus [`Config`](crate::Config) default.
     Reputation {
         /// How many recent elections per validator are remembered.
         window: usize,
@@ -63,13 +65,17 @@ impl LeaderElection {
         self.pick(round, 0)
     }
 
-    fn pick(&self, round: Round, attempt: u32) -> ValidatorIndex {
+    fn draw(&self, round: Round, attempt: u32) -> u64 {
         let mut h = blake3::Hasher::new_keyed(&self.seed);
         h.update(&round.0.to_le_bytes());
         h.update(&attempt.to_le_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&h.finalize().as_bytes()[..8]);
-        let x = u64::from_le_bytes(first) % self.total;
+        u64::from_le_bytes(first)
+    }
+
+    fn pick(&self, round: Round, attempt: u32) -> ValidatorIndex {
+        let x = self.draw(round, attempt) % self.total;
         let i = self.cumulative.partition_point(|&c| c <= x);
         ValidatorIndex(i.min(self.cumulative.len().saturating_sub(1)) as u16)
     }
@@ -79,36 +85,99 @@ impl LeaderElection {
         let LeaderPolicy::Reputation { failures, .. } = self.policy else {
             return self.elected(round);
         };
-        // Re-draw up to a few times; fall back to the first choice so some leader exists.
+        let eligible = |v: ValidatorIndex| {
+            self.history
+                .get(&v)
+                .map_or(0, |h| h.iter().filter(|ok| !**ok).count())
+                < failures
+        };
+        // Re-draw a few times (attempt 1, 2, 3), so that who leads stays the plain
+        // stake-weighted choice for everyone not skipped.
         for attempt in 0..4 {
             let candidate = self.pick(round, attempt);
-            let failed = self
-                .history
-                .get(&candidate)
-                .map_or(0, |h| h.iter().filter(|ok| !**ok).count());
-            if failed < failures {
+            if eligible(candidate) {
                 return candidate;
             }
+        }
+        // Then a stake-weighted choice among the eligible only, so a round does not go to a
+        // skipped validator while another may lead; but only if the eligible hold more than a
+        // third of the stake, so that some of them are honest: otherwise (honest validators
+        // wrongly blamed) the rounds would all go to validators that may all be Byzantine,
+        // and the plain first choice is safer for liveness.
+        let weights: Vec<u64> = (0..self.cumulative.len())
+            .map(|i| {
+                let v = ValidatorIndex(i as u16);
+                let below = if i == 0 { 0 } else { self.cumulative[i - 1] };
+                if eligible(v) {
+                    self.cumulative[i] - below
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let total: u64 = weights.iter().sum();
+        if total.saturating_mul(3) <= self.total {
+            return self.pick(round, 0);
+        }
+        let mut x = self.draw(round, 4) % total;
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return ValidatorIndex(i as u16);
+            }
+            x -= w;
         }
         self.pick(round, 0)
     }
 
-    /// Feeds one committed block: it produced its round, and the rounds between its parent's
-    /// (the round its QC certifies) and its own failed.
+    /// Feeds one committed block: the rounds between its parent's (the round its QC
+    /// certifies) and its own failed, and its own round produced. When a substitute led the
+    /// round of a skipped validator, that validator is credited only if it signed the block's
+    /// QC (it is alive again); otherwise its round counts as failed, so a crashed validator
+    /// stays skipped for as long as it is down instead of being re-admitted (and costing a
+    /// timeout) every `window` elections, while its history still only holds recent rounds.
     pub fn observe_committed_block(&mut self, block: &Block) {
         let (parent, round) = (block.justify.round(), block.header.round);
-        self.observe_committed((parent.0.saturating_add(1)..round.0).map(Round), round);
+        let elected = self.elected(round);
+        let proposer = block.header.proposer;
+        let alive = proposer == elected || block.justify.signers.contains(elected);
+        // A failed round is the fault of whoever led it (a substitute, if the elected
+        // validator was skipped), as this validator's view had it then; except the first of
+        // a run of two or more: votes go to the next round's leader (S-6), so when that one
+        // is down the round before it fails too, and its leader is not to blame.
+        let skipped: Vec<u64> = (parent.0.saturating_add(1)..round.0).collect();
+        let blamed = if skipped.len() >= 2 {
+            &skipped[1..]
+        } else {
+            &skipped[..]
+        };
+        let failed: Vec<ValidatorIndex> = blamed.iter().map(|&r| self.leader(Round(r))).collect();
+        let mut outcomes: Vec<(ValidatorIndex, bool)> =
+            failed.into_iter().map(|v| (v, false)).collect();
+        outcomes.push((elected, alive));
+        if proposer != elected {
+            outcomes.push((proposer, true));
+        }
+        self.push(outcomes);
     }
 
     /// Feeds the outcome of a committed round range: rounds `from..to` (exclusive) were
     /// skipped (their leaders failed) and `to` produced the committed block.
     pub fn observe_committed(&mut self, skipped: impl Iterator<Item = Round>, produced: Round) {
+        let elected = self.elected(produced);
+        self.record(skipped, (elected, true));
+    }
+
+    fn record(&mut self, skipped: impl Iterator<Item = Round>, produced: (ValidatorIndex, bool)) {
+        let mut outcomes: Vec<(ValidatorIndex, bool)> =
+            skipped.map(|r| (self.elected(r), false)).collect();
+        outcomes.push(produced);
+        self.push(outcomes);
+    }
+
+    fn push(&mut self, outcomes: Vec<(ValidatorIndex, bool)>) {
         let LeaderPolicy::Reputation { window, .. } = self.policy else {
             return;
         };
-        let mut outcomes: Vec<(ValidatorIndex, bool)> =
-            skipped.map(|r| (self.elected(r), false)).collect();
-        outcomes.push((self.elected(produced), true));
         for (v, ok) in outcomes {
             let h = self.history.entry(v).or_default();
             h.push(ok);

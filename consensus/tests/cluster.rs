@@ -242,9 +242,14 @@ fn missed_proposals_are_fetched_by_ancestor_sync() {
 /// Starts validator 3 once the others committed `behind` blocks; it must reach the same
 /// chain from height 1. Returns the cluster for further checks.
 fn late_start(behind: u64, retained: usize) -> Cluster {
+    // Plain stake-weighted leaders: these tests are about sync, and need validator 3's
+    // rounds to keep failing while it is away (reputation would skip it, and a validator
+    // still catching up would judge leaders by its older view: see
+    // `reputation_views_agree_after_catch_up_and_restart`).
     let cfg = Config {
         retained_committed: retained,
         max_backoff_exponent: 1,
+        leader_policy: shardnet_consensus::LeaderPolicy::StakeWeighted,
         ..test_config()
     };
     let mut c = Cluster::new(&[1, 1, 1, 1], cfg);

@@ -223,3 +223,94 @@ fn core_attributes_indirect_commits_to_their_own_rounds() {
         assert_eq!(core.leader(r), reference.leader(r), "{r}");
     }
 }
+
+/// Feeds `e` a committed chain in which validator `down` neither leads nor signs while
+/// `down_now(round)` holds: its rounds (and the round before each, whose votes went to it)
+/// fail; everyone else's succeed. Returns the last block and the rounds that failed.
+fn grow(
+    e: &mut LeaderElection,
+    c: &Committee,
+    mut parent: Block,
+    rounds: std::ops::Range<u64>,
+    down: usize,
+    down_now: impl Fn(u64) -> bool,
+) -> (Block, Vec<u64>) {
+    let mut failed = Vec::new();
+    for r in rounds {
+        let leader = e.leader(Round(r));
+        let next = e.leader(Round(r + 1));
+        let dead = down_now(r) && (leader == vi(down) || next == vi(down));
+        if dead {
+            failed.push(r);
+            continue;
+        }
+        let signers: Vec<usize> = (0..c.len())
+            .filter(|&i| !(down_now(r) && i == down))
+            .collect();
+        let b = child(&parent, r, qc_by(c, &signers, &parent), leader);
+        e.observe_committed_block(&b);
+        parent = b;
+    }
+    (parent, failed)
+}
+
+/// A crashed validator is skipped for as long as it stays down (its substituted rounds count
+/// against it, since it signs nothing), and it leads again once its signatures are back.
+#[test]
+fn crashed_validator_stays_skipped_until_it_signs_again() {
+    let c = committee(&[1, 1, 1, 1]);
+    let policy = LeaderPolicy::Reputation {
+        window: 10,
+        failures: 2,
+    };
+    let mut e = LeaderElection::new(&c, policy);
+    let g = Block::clone(&genesis(&c));
+    let (b, early) = grow(&mut e, &c, g, 1..40, 3, |_| true);
+    // Only the first few of its rounds fail; then it is skipped.
+    let (b, late) = grow(&mut e, &c, b, 40..2_000, 3, |_| true);
+    assert!(
+        !early.is_empty(),
+        "fixture: it must fail before being skipped"
+    );
+    assert!(
+        late.len() <= 2,
+        "a crashed validator cost {} rounds: {late:?}",
+        late.len()
+    );
+    assert!((2_000..2_400).all(|r| e.leader(Round(r)) != vi(3)));
+    // Back up: it signs the QCs of its substituted rounds and is re-admitted.
+    let (_, after) = grow(&mut e, &c, b, 2_000..2_400, 3, |_| false);
+    assert!(after.is_empty());
+    let leads = (2_400..3_400)
+        .filter(|&r| e.leader(Round(r)) == vi(3))
+        .count();
+    assert!(leads > 150, "led {leads} of 1,000 rounds after coming back");
+}
+
+/// When every re-draw lands on a skipped validator, the round still goes to one that may
+/// lead (stake-weighted among them) if they hold more than a third of the stake; with less,
+/// they might all be Byzantine, and the plain first choice stands.
+#[test]
+fn rounds_go_to_eligible_validators_holding_over_a_third() {
+    for (stakes, eligible_lead_all) in [([1, 1, 1, 3], true), ([1, 1, 1, 1], false)] {
+        let c = committee(&stakes);
+        let policy = LeaderPolicy::Reputation {
+            window: 4,
+            failures: 1,
+        };
+        let mut e = LeaderElection::new(&c, policy);
+        // Validators 0, 1 and 2 each fail one of their rounds: only 3 is eligible.
+        for v in 0..3 {
+            let r = (1..).map(Round).find(|&r| e.elected(r) == vi(v)).unwrap();
+            let produced = (1..).map(Round).find(|&r| e.elected(r) == vi(3)).unwrap();
+            e.observe_committed([r].into_iter(), produced);
+        }
+        let by_3 = (1..2_000).filter(|&r| e.leader(Round(r)) == vi(3)).count();
+        if eligible_lead_all {
+            assert_eq!(by_3, 1_999, "{stakes:?}");
+        } else {
+            // Its own draws and re-draws (1 - (3/4)^4 of the rounds), not all.
+            assert!((1_100..1_500).contains(&by_3), "{stakes:?}: {by_3}");
+        }
+    }
+}

@@ -59,6 +59,7 @@ scenario_tests! {
     withhold_and_spam => "withhold-and-spam", 100;
     clock_skew => "clock-skew", 100;
     chaos => "chaos", 100;
+    validator_down => "validator-down", 30;
 }
 
 #[test]

@@ -22,7 +22,9 @@ impl Core {
             self.round_entered_ms = now_ms;
             self.my_timeout = None;
             let exp = self.consecutive_timeouts.min(self.cfg.max_backoff_exponent);
-            let duration = self.cfg.base_timeout_ms.saturating_mul(1u64 << exp);
+            let duration = (0..exp).fold(self.cfg.base_timeout_ms, |d, _| {
+                d.saturating_mul(u64::from(self.cfg.backoff_percent)) / 100
+            });
             self.round_deadline_ms = now_ms.saturating_add(duration);
             self.outputs.push_back(Output::SetTimer {
                 timer: TimerId::Round(round),

@@ -55,6 +55,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/clock-skew.toml"),
     ),
     ("chaos", include_str!("../../scenarios/chaos.toml")),
+    (
+        "validator-down",
+        include_str!("../../scenarios/validator-down.toml"),
+    ),
 ];
 
 /// Every named scenario's name.
