@@ -3,7 +3,15 @@
 //!
 //! `cargo bench -p shardnet-transport --bench transport` prints a Markdown table.
 //! `BENCH_PROFILE_VOTES=1` runs only the transport's vote workload (for `perf record`);
-//! `BENCH_PROFILE_VOTES=baseline` only plain quinn's.
+//! `BENCH_PROFILE_VOTES=baseline` only plain quinn's, `BENCH_PROFILE_VOTES=baseline-unbatched`
+//! plain quinn writing each vote on its own (one stream write per frame, as a sender that
+//! wrote straight into the stream would).
+//!
+//! Besides wall-clock throughput, every throughput run measures the process's on-CPU time
+//! over the same interval (the sum of `/proc/self/task/*/schedstat` over all threads: both
+//! endpoints, their quinn drivers and the tokio workers), which a loaded machine disturbs
+//! much less than the wall clock. The CPU ratio is the baseline's CPU per message over the
+//! transport's.
 //!
 //! Both sides use the same framing (u32 LE length ‖ body), the same batching of small
 //! frames into one write, and a 64 KiB read buffer; the baseline has one stream and one task
@@ -27,6 +35,49 @@ const PINGS: usize = 2_000;
 const WARMUP_PINGS: usize = 200;
 const RUNS: usize = 3;
 const BATCH: usize = 256;
+
+/// On-CPU time of every thread of this process so far (Linux `schedstat`, nanoseconds);
+/// `None` where it is not available.
+fn cpu_now() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that exited since the directory was read is skipped.
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// Wall-clock and on-CPU time of one run.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+/// Wall-clock and on-CPU time since [`Stopwatch::start`].
+struct Stopwatch {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self {
+            cpu: cpu_now(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Timing {
+        let wall = self.wall.elapsed();
+        let cpu = cpu_now().zip(self.cpu).map(|(b, a)| b.saturating_sub(a));
+        Timing { wall, cpu }
+    }
+}
 
 fn key(i: u8) -> SecretKey {
     SecretKey::from_bytes(&[i; 32])
@@ -92,11 +143,11 @@ async fn transport_throughput(
     count: usize,
     class: Class,
     config: impl Fn(u64) -> Config,
-) -> Duration {
+) -> Timing {
     let ((na, _ia), (nb, mut ib)) = pair(config).await;
     let to = nb.public_key();
     let frame = payload(size);
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let receiver = tokio::spawn(async move {
         for _ in 0..count {
             ib.recv().await.unwrap();
@@ -106,7 +157,7 @@ async fn transport_throughput(
         na.send_wait(&to, class, frame.clone()).await.unwrap();
     }
     receiver.await.unwrap();
-    let elapsed = start.elapsed();
+    let elapsed = start.stop();
     na.shutdown().await;
     nb.shutdown().await;
     elapsed
@@ -170,10 +221,11 @@ fn batch(frame: &Bytes, n: usize) -> Vec<Bytes> {
     }
 }
 
-async fn baseline_throughput(size: usize, count: usize) -> Duration {
+/// Plain quinn: `batch_frames` frames per stream write.
+async fn baseline_throughput(size: usize, count: usize, batch_frames: usize) -> Timing {
     let (ea, eb, client, server) = quinn_pair().await;
     let frame = payload(size);
-    let start = Instant::now();
+    let start = Stopwatch::start();
     let receiver = tokio::spawn(async move {
         let mut recv = buffered(server.accept_uni().await.unwrap());
         for _ in 0..count {
@@ -184,13 +236,13 @@ async fn baseline_throughput(size: usize, count: usize) -> Duration {
     let mut send = client.open_uni().await.unwrap();
     let mut left = count;
     while left > 0 {
-        let n = left.min(BATCH);
+        let n = left.min(batch_frames);
         let mut chunks = batch(&frame, n);
         send.write_all_chunks(&mut chunks).await.unwrap();
         left -= n;
     }
     let _server = receiver.await.unwrap();
-    let elapsed = start.elapsed();
+    let elapsed = start.stop();
     ea.close(0u32.into(), b"");
     eb.close(0u32.into(), b"");
     elapsed
@@ -271,6 +323,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// The median on-CPU time of `runs`, if every run has one.
+fn median_cpu(runs: &[Timing]) -> Option<Duration> {
+    runs.iter()
+        .map(|t| t.cpu)
+        .collect::<Option<Vec<_>>>()
+        .map(median)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -283,19 +343,31 @@ fn main() {
         // `BENCH_PROFILE_VOTES=baseline` plain quinn's.
         rt.block_on(async {
             for _ in 0..5 {
-                let d = if which == "baseline" {
-                    baseline_throughput(VOTE_BYTES, VOTES).await
-                } else {
-                    transport_throughput(VOTE_BYTES, VOTES, Class::Consensus, bench_config).await
+                let t = match which.as_str() {
+                    "baseline" => baseline_throughput(VOTE_BYTES, VOTES, BATCH).await,
+                    "baseline-unbatched" => baseline_throughput(VOTE_BYTES, VOTES, 1).await,
+                    _ => {
+                        transport_throughput(VOTE_BYTES, VOTES, Class::Consensus, bench_config)
+                            .await
+                    }
                 };
-                eprintln!("{:.0} votes/s", VOTES as f64 / d.as_secs_f64());
+                let cpu = t
+                    .cpu
+                    .map_or(f64::NAN, |c| c.as_secs_f64() * 1e9 / VOTES as f64);
+                eprintln!(
+                    "{:.0} votes/s, {cpu:.0} ns on-CPU per vote",
+                    VOTES as f64 / t.wall.as_secs_f64()
+                );
             }
         });
         return;
     }
     rt.block_on(async {
-        println!("| workload | implementation | messages/s | MB/s | ratio to baseline |");
-        println!("| --- | --- | ---: | ---: | ---: |");
+        println!(
+            "| workload | implementation | messages/s | MB/s | ratio to baseline | \
+             on-CPU µs per message | CPU ratio |"
+        );
+        println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for (name, size, count, class) in [
             ("vote 200 B", VOTE_BYTES, VOTES, Class::Consensus),
             ("block 1 MiB", BLOCK_BYTES, BLOCKS, Class::Sync),
@@ -304,20 +376,30 @@ fn main() {
             let mut ours = Vec::new();
             let mut limited = Vec::new();
             for _ in 0..RUNS {
-                base.push(baseline_throughput(size, count).await);
+                base.push(baseline_throughput(size, count, BATCH).await);
                 ours.push(transport_throughput(size, count, class, bench_config).await);
                 limited.push(transport_throughput(size, count, class, Config::simulation).await);
             }
             let rate = |d: Duration| count as f64 / d.as_secs_f64();
             let mbps = |d: Duration| (count * size) as f64 / d.as_secs_f64() / 1e6;
-            let b = median(base);
-            for (label, d) in [
-                ("plain quinn (baseline)", b),
-                ("transport, rate limit off", median(ours)),
-                ("transport, default limits", median(limited)),
+            let wall = |v: &[Timing]| median(v.iter().map(|t| t.wall).collect());
+            let b = wall(&base);
+            let b_cpu = median_cpu(&base);
+            for (label, runs) in [
+                ("plain quinn (baseline)", &base),
+                ("transport, rate limit off", &ours),
+                ("transport, default limits", &limited),
             ] {
+                let d = wall(runs);
+                let cpu = median_cpu(runs);
+                let per_msg = cpu.map_or("n/a".to_string(), |c| {
+                    format!("{:.3}", c.as_secs_f64() * 1e6 / count as f64)
+                });
+                let cpu_ratio = cpu.zip(b_cpu).map_or("n/a".to_string(), |(c, b)| {
+                    format!("{:.2}×", b.as_secs_f64() / c.as_secs_f64())
+                });
                 println!(
-                    "| {name} × {count} | {label} | {:.0} | {:.1} | {:.2}× |",
+                    "| {name} × {count} | {label} | {:.0} | {:.1} | {:.2}× | {per_msg} | {cpu_ratio} |",
                     rate(d),
                     mbps(d),
                     b.as_secs_f64() / d.as_secs_f64()
