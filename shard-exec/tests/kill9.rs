@@ -16,7 +16,10 @@
 //!   the parent executes on a `MemoryStore`.
 //!
 //! Then it restarts the child on the same directory (it resumes from the stored height) and
-//! kills it again, for [`ROUNDS`] rounds. A failure prints the seed; replay it with
+//! kills it again, for [`ROUNDS`] rounds. Each round draws how often the child's store
+//! materialises its journal (every 1, 2 or 3 blocks, `specs/execution.md` ), so kills
+//! land between a block's journal record and its materialisation, inside a materialisation,
+//! and before the reopen's replay. A failure prints the seed; replay it with
 //! `KILL9_SEED=<seed> cargo nextest run -p shardnet-exec --test kill9`. The seed fixes the
 //! kill schedule (how many blocks, how long after); where exactly in the child's code the
 //! signal lands still depends on the machine's timing, so a replay is likely, not certain,
