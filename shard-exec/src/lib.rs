@@ -29,7 +29,7 @@ pub use app::{ShardApp, ShardConfig, next_base_fee};
 pub use evm::{BlockHashes, ExecEnv, ExecError, Execution, Fork, TxResult, TxStatus, execute};
 pub use mempool::{AddOutcome, Mempool, MempoolConfig, MempoolError, PooledTx};
 pub use store::{
-    AccountRecord, ChangeSet, FaultyStore, MemoryStore, SledStore, StateStore, StateView,
-    StoreError, StoreMeta,
+    AccountRecord, ChangeSet, FaultyStore, MATERIALISE_AT_RECORDS, MATERIALISE_EVERY_BLOCKS,
+    MemoryStore, SledStore, StateStore, StateView, StoreError, StoreMeta,
 };
 pub use tx::{RecoveredTx, TxError};

@@ -16,7 +16,10 @@
 //!   the parent executes on a `MemoryStore`.
 //!
 //! Then it restarts the child on the same directory (it resumes from the stored height) and
-//! kills it again, for [`ROUNDS`] rounds. A failure prints the seed; replay it with
+//! kills it again, for [`ROUNDS`] rounds. Each round draws how often the child's store
+//! materialises its journal (every 1, 2 or 3 blocks, `specs/execution.md` X-5.0), so kills
+//! land between a block's journal record and its materialisation, inside a materialisation,
+//! and before the reopen's replay. A failure prints the seed; replay it with
 //! `KILL9_SEED=<seed> cargo nextest run -p shardnet-exec --test kill9`. The seed fixes the
 //! kill schedule (how many blocks, how long after); where exactly in the child's code the
 //! signal lands still depends on the machine's timing, so a replay is likely, not certain,
@@ -42,6 +45,8 @@ use support::Wallet;
 
 /// Where the child keeps its store; unset, the child test does nothing.
 const DIR_ENV: &str = "SHARDNET_KILL9_DIR";
+/// How often the child's store materialises its journal (blocks; drawn per round).
+const EVERY_ENV: &str = "SHARDNET_KILL9_EVERY";
 /// Overrides the seed of the kill moments.
 const SEED_ENV: &str = "KILL9_SEED";
 /// What the child prints after each flush.
@@ -138,6 +143,11 @@ fn kill9_child_writer() {
     };
     let wallets = wallets();
     let mut store = SledStore::open(Path::new(&dir)).expect("open store");
+    let every = std::env::var(EVERY_ENV)
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(shardnet_exec::MATERIALISE_EVERY_BLOCKS);
+    store.set_materialise_every(every).expect("configure");
     let mut out = std::io::stdout().lock();
     if store.accounts().expect("accounts").is_empty() {
         store.apply(&genesis(&wallets)).expect("apply genesis");
@@ -242,6 +252,9 @@ fn sigkill_leaves_a_consistent_store() {
     let mut stored_height = 0;
 
     for round in 0..ROUNDS {
+        // 1: the journal is written out by every block; 2-3: kills land both between a
+        // block's journal record and its materialisation and inside a materialisation.
+        let every = 1 + rng.below(3);
         let mut child = Command::new(&exe)
             .args([
                 "kill9_child_writer",
@@ -251,6 +264,7 @@ fn sigkill_leaves_a_consistent_store() {
                 "--test-threads=1",
             ])
             .env(DIR_ENV, dir.path())
+            .env(EVERY_ENV, every.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -286,7 +300,7 @@ fn sigkill_leaves_a_consistent_store() {
         let store = SledStore::open(dir.path()).expect("reopen after SIGKILL");
         let meta = store.meta().expect("meta");
         eprintln!(
-            "round {round}: killed ({status}) {delay:?} after reading block {} \
+            "round {round}: materialising every {every} blocks, killed ({status}) {delay:?} after reading block {} \
              (~{per_block:?} per block); last printed {last_height}, stored {}",
             printed[wanted as usize - 1].0,
             meta.height

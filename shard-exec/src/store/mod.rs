@@ -8,6 +8,7 @@
 //!
 
 mod faulty;
+mod journal;
 mod memory;
 mod sled_store;
 
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use faulty::FaultyStore;
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{MATERIALISE_AT_RECORDS, MATERIALISE_EVERY_BLOCKS, SledStore};
 
 /// Why a store failed. A failing store is fatal for a validator.
 #[derive(Debug, thiserror::Error)]
