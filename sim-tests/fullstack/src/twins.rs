@@ -4,28 +4,39 @@
 //! real compromised key would, without any rewriting of messages.
 //!
 //! Twinned validator `(s, v)` runs as twin A on host `(s, v)` (`s{s}v{v}`) and as twin B on
-//! host `(s, TWIN_B + v)` (`s{s}v{v}b`). Every other host `h` is on one side of each twinned
-//! key (`Sides`) and reaches only that side's twin: turmoil partitions cut it from the other
-//! twin, and the two twins from each other. The honest validators of the twin's shard are
-//! split into two groups (group A with twin A, group B with twin B); a twin-split fault
-//! (`faults::Action::TwinSplit`) draws a new split at a seeded time and also cuts the two
-//! honest groups from each other until its end, so each group runs with its own twin as in
-//! the Twins paper's per-round partitions.
+//! host `(s, TWIN_B + v)` (`s{s}v{v}b`). Every other host is on one side of each twinned key
+//! ([`Sides`]) and reaches only that side's twin: turmoil partitions cut it from the other
+//! twin, and the two twins from each other, for the whole run. Outside twin splits every
+//! host is on side A, so the key behaves as one validator and twin B, cut off from everyone,
+//! runs on its own. A twin split (`faults::Action::TwinSplit`, at seeded times) draws the
+//! honest validators of the twin's shard into two non-empty groups: group A stays with twin
+//! A, group B moves to twin B, and the two groups are cut from each other until the split
+//! ends (`TwinJoin`: group B back to twin A), so each group runs with its own twin, which
+//! proposes and votes from its own view, as in the Twins paper's per-round partitions. Each
+//! split draws new groups. (Twins of other keys pair up by side: A with A, B with B.)
+//!
+//! Why twin B is cut off between splits: a twin that reaches only part of the committee can
+//! form no certificate, so every round it leads fails, and so does the round before (its
+//! votes go to it); with the twin near a third of the stake, the consecutive timeouts back
+//! the round timer off (P-1) until a 30-second run stalls. The honest validators then stay
+//! live, as they must, only because the key is whole again between splits.
 //!
 //! The transport keeps one connection per peer key (T-6.1). Two twins connected to one host
-//! would displace each other's connection without end, so a host is never connected to both:
+//! would displace each other's connection without end, so a host is never reachable by both:
 //! - honest hosts have no address for a twinned key (`None` in their peer book: "accept
 //!   connections, never dial"), so the only connection an honest host has under that key is
-//!   the one the twin on its side dials; when a split moves a host to the other side, the
-//!   other twin's dial replaces the stale connection at once (same initiator: the newer
-//!   wins), and the old twin is cut off by the partition;
+//!   the one the twin on its side dials; when a split moves a host to the other twin, that
+//!   twin's dial replaces the stale connection at once (same initiator: the newer wins), and
+//!   the old twin is cut off by the partition;
 //! - twins dial every honest host and the twin on their own side of every other twinned
-//!   key (A with A, B with B), never the other side.
+//!   key, never the other side.
 //!
 //! The production transport is unchanged. The run's checks leave twin hosts out (their
-//! commits, states, outboxes); honest validators of both groups must agree on every commit.
-//! [`TwinTap`] counts what each twin sends (the coverage check needs both to have acted) and
-//! the rounds in which the two twins of one key voted or proposed different blocks.
+//! commits, states, outboxes; their states still bound what a lane's source emitted, since
+//! they commit only final blocks); honest validators of both groups must agree on every
+//! commit. [`TwinTap`] counts what each twin sends (coverage: both twins must have sent, twin
+//! B while a split was in force) and the rounds in which the two twins of one key voted or
+//! proposed different blocks.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
