@@ -5,8 +5,9 @@
 //! `sim-tests/fullstack/scenarios/` ([`named`], [`all`]); the format is in the README there.
 //!
 //! Loading rejects what a run could not honour (unknown keys, empty ranges, probabilities
-//! outside [0, 1), a Byzantine validator out of range or two in one shard), naming the file and
-//! the reason.
+//! outside [0, 1), a Byzantine validator out of range or two in one shard, a fixed Byzantine
+//! or twinned stake that could reach a third of its shard's, twin splits without twins),
+//! naming the file and the reason.
 
 use std::time::Duration;
 
