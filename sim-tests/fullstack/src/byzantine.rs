@@ -1,6 +1,6 @@
 //! Packaged Byzantine validators for full-stack runs: each is a real validator whose
 //! [`Adversary`] rewrites what it sends (the honest event loop, core and executor are
-//! untouched). All act with the validator's real key, so everything they send is validly
+//! untouched), except twins ([`Behaviour::Twins`], [`crate::twins`]), which rewrite nothing. All act with the validator's real key, so everything they send is validly
 //! signed: honest validators must see through the content, not a bad signature.
 
 use std::sync::Arc;
@@ -28,6 +28,10 @@ pub enum Behaviour {
     /// times more (or claims another origin): the destination must reject it (CS-8) and block
     /// the sender.
     ForgeSegments,
+    /// Twins: the validator's key runs on two hosts, each an honest validator with its own
+    /// disk that reaches only its own group of honest validators ([`crate::twins`]); no
+    /// message is rewritten.
+    Twins,
 }
 
 /// A [`Behaviour`] at work on one validator, counting what it did.

@@ -33,9 +33,20 @@ pub const MAX_LAG: u64 = 3;
 pub struct Commits {
     first: BTreeMap<(u16, u64), (HostId, B256, Option<B256>)>,
     checked: usize,
+    /// Hosts whose commits are not checked: twins (`crate::twins`), which are Byzantine.
+    ignored: std::collections::BTreeSet<HostId>,
 }
 
 impl Commits {
+    /// Checks every host's commits but those of `ignored` (twins: every honest validator of
+    /// both twin groups must still agree with every other).
+    pub fn ignoring(ignored: impl IntoIterator<Item = HostId>) -> Self {
+        Self {
+            ignored: ignored.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
     /// Checks the commits appended to `trace` since the last call.
     pub fn check(&mut self, trace: &[TraceEvent]) -> Result<(), String> {
         for e in trace.get(self.checked..).unwrap_or_default() {
@@ -49,6 +60,9 @@ impl Commits {
             else {
                 continue;
             };
+            if self.ignored.contains(host) {
+                continue;
+            }
             let entry = self
                 .first
                 .entry((host.0, *height))
@@ -90,9 +104,21 @@ pub struct Lanes {
     executed: BTreeMap<(HostId, LaneId), u64>,
     /// Per lane: the most any source validator was ever seen to have emitted.
     emitted: BTreeMap<LaneId, u64>,
+    /// Hosts not checked as destinations or sources (twins, `crate::twins`); what their
+    /// states and outboxes show still counts as emitted (they commit only final blocks, and
+    /// a twin that forms a certificate commits before the others hear of it).
+    ignored: std::collections::BTreeSet<HostId>,
 }
 
 impl Lanes {
+    /// Checks every host but `ignored`.
+    pub fn ignoring(ignored: impl IntoIterator<Item = HostId>) -> Self {
+        Self {
+            ignored: ignored.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
     /// Checks every lane between `shards` shards; `hosts` gives each host's durable state and
     /// the `(lane, first, last)` ranges its outbox holds.
     pub fn check<G: std::ops::Deref<Target = MemoryStore>>(
@@ -133,7 +159,10 @@ impl Lanes {
         }
         for lane in &lanes {
             let emitted = self.emitted.get(lane).copied().unwrap_or(0);
-            for (host, (state, _)) in hosts.iter().filter(|(h, _)| h.0 == lane.destination.0) {
+            for (host, (state, _)) in hosts
+                .iter()
+                .filter(|(h, _)| h.0 == lane.destination.0 && !self.ignored.contains(h))
+            {
                 let done = read(state, slots::inbound(lane));
                 let last = self.executed.entry((*host, *lane)).or_insert(0);
                 if done < *last {
@@ -152,7 +181,10 @@ impl Lanes {
             // its own state holds is still in its outbox. (The watermark is certified by a
             // final destination block (CS-8, CS-14); a destination validator's durable state
             // may not show it yet, when the one that applied it died before anything else.)
-            for (host, (state, held)) in hosts.iter().filter(|(h, _)| h.0 == lane.source.0) {
+            for (host, (state, held)) in hosts
+                .iter()
+                .filter(|(h, _)| h.0 == lane.source.0 && !self.ignored.contains(h))
+            {
                 let out = read(state, slots::outbound(lane));
                 let certified = read(state, slots::certified(lane));
                 if certified > emitted {

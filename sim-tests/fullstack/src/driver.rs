@@ -19,6 +19,10 @@ pub(super) struct Driver<'a> {
     pub(super) crashed_leaders: BTreeMap<u16, HostId>,
     /// Hosts armed for a torn crash, until their scheduled restart.
     pub(super) torn_armed: std::collections::BTreeSet<HostId>,
+    /// Which twin each host reaches, per twinned key ([`twins`]).
+    pub(super) sides: Sides,
+    /// The twin splits in force: twinned validator → its two honest groups, cut apart.
+    pub(super) splits: BTreeMap<HostId, (Vec<HostId>, Vec<HostId>)>,
 }
 
 impl Driver<'_> {
@@ -34,6 +38,7 @@ impl Driver<'_> {
         let mut healed = false;
         let mut seen = 0;
         let mut deployed = false;
+        self.enforce_twins(sim);
         while sim.elapsed() < self.cfg.duration {
             let now = sim.elapsed();
             if !deployed && now >= Duration::from_millis(300) {
@@ -48,6 +53,7 @@ impl Driver<'_> {
             }
             if !healed && now >= self.cfg.fault_window.1 {
                 self.heal(sim);
+                self.enforce_twins(sim);
                 healed = true;
             }
             if now >= next_tx && now < self.cfg.workload_until {
@@ -189,7 +195,41 @@ impl Driver<'_> {
                     self.stats.crashes.1 += 1;
                 }
             }
+            Action::TwinSplit(k, a, b) => {
+                for (group, side) in [(a, Side::A), (b, Side::B)] {
+                    for h in group {
+                        if self.sides.set(*h, *k, side) != Some(side) {
+                            // The stale connection dies with the cut; the new twin's dial
+                            // replaces it (T-6.1: same initiator, the newer wins).
+                            sim.partition(host_name(*h), host_name(twins::twin(*k, side.other())));
+                            sim.repair(host_name(*h), host_name(twins::twin(*k, side)));
+                        }
+                    }
+                }
+                self.splits.insert(*k, (a.clone(), b.clone()));
+                self.world.twin_split(*k, true);
+                self.stats.twin_splits += 1;
+            }
+            Action::TwinJoin(k, a, b) => {
+                self.splits.remove(k);
+                self.world.twin_split(*k, false);
+                // Group B back with twin A; twin B is cut off until the next split.
+                for h in b {
+                    if self.sides.set(*h, *k, Side::A) != Some(Side::A) {
+                        sim.partition(host_name(*h), host_name(twins::twin(*k, Side::B)));
+                        sim.repair(host_name(*h), host_name(*k));
+                    }
+                }
+                for x in a {
+                    for y in b {
+                        sim.repair(host_name(*x), host_name(*y));
+                    }
+                }
+            }
         }
+        // Repairs never reconnect a host with the twin it is not on the side of, nor the two
+        // groups of a split in force.
+        self.enforce_twins(sim);
         push(
             &self.world.trace,
             TraceEvent::Fault {
@@ -197,6 +237,20 @@ impl Driver<'_> {
                 action: action.clone(),
             },
         );
+    }
+
+    /// Cuts every link the twins' sides and the splits in force forbid.
+    fn enforce_twins(&self, sim: &turmoil::Sim<'_>) {
+        for (a, b) in self.sides.cuts() {
+            sim.partition(host_name(a), host_name(b));
+        }
+        for (a, b) in self.splits.values() {
+            for x in a {
+                for y in b {
+                    sim.partition(host_name(*x), host_name(*y));
+                }
+            }
+        }
     }
 
     /// End of the fault window: every link repaired (crashed hosts were restarted by the
@@ -240,7 +294,7 @@ impl Driver<'_> {
         self.world
             .hosts
             .iter()
-            .filter(|h| h.0 == w.shard.0)
+            .filter(|h| h.0 == w.shard.0 && self.world.honest(**h))
             .map(|h| committed_nonce(self.world, *h, w))
             .max()
             .unwrap_or(0)

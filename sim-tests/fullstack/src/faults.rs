@@ -2,7 +2,9 @@
 //! of its committee, both ways or only what it sends), partitions between shards (every validator of one shard from every
 //! validator of another), crash and restart of hosts (at most one host of a shard down at a
 //! time), all inside the fault window; datagram loss and duplication below QUIC throughout.
-//! Everything is healed at the end of the window.
+//! Everything is healed at the end of the window. With twins (`crate::twins`), twin splits:
+//! the honest validators of a twinned validator's shard drawn into two groups, each with its
+//! own twin, cut from each other for a while.
 
 use std::time::Duration;
 
@@ -36,6 +38,11 @@ pub enum Action {
     ArmTornCrash(HostId, TornPoint),
     /// Start the validator the last `CrashLeader` of the shard killed.
     RestartLeader(u16),
+    /// Twinned validator `.0`: the honest validators of its shard in `.1` now reach only
+    /// twin A, those in `.2` only twin B, and the two groups are cut from each other.
+    TwinSplit(HostId, Vec<HostId>, Vec<HostId>),
+    /// The two groups of a twin split reach each other again (each keeps its twin).
+    TwinJoin(HostId, Vec<HostId>, Vec<HostId>),
 }
 
 /// How many faults of each kind to schedule, and the datagram fault rates.
@@ -56,6 +63,9 @@ pub struct FaultPlan {
     /// the host's next commit, at its ledger entry or inside its state persist (the write lost
     /// or landed).
     pub torn_crashes: usize,
+    /// Twin splits (`Action::TwinSplit`), each of a random twinned validator; none without
+    /// twins.
+    pub twin_splits: usize,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
     /// Probability that a datagram is sent twice.
@@ -73,18 +83,21 @@ impl FaultPlan {
         crashes: 0,
         leader_crashes: 0,
         torn_crashes: 0,
+        twin_splits: 0,
         datagram_drop: 0.0,
         datagram_duplicate: 0.0,
         fault_ms: (0, 0),
     };
 }
 
-/// Draws the schedule: `(time, action)`, sorted by time (stable for equal times).
+/// Draws the schedule: `(time, action)`, sorted by time (stable for equal times). `twinned`
+/// are the twinned validators (`crate::twins`), for the twin splits.
 pub fn schedule(
     seed: u64,
     plan: &FaultPlan,
     shards: u16,
     validators: u16,
+    twinned: &[HostId],
     window: (Duration, Duration),
 ) -> Vec<(Duration, Action)> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0xfa17_5eed);
@@ -175,6 +188,50 @@ pub fn schedule(
             }
         }
     }
+    // Twin splits: a fresh split of the honest validators into two non-empty groups, one
+    // split of a key at a time (a draw that overlaps another of the same key is drawn again,
+    // up to 8 times). Drawn last, from their own stream, so that adding them leaves the
+    // other faults of a seed where they were.
+    let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x7e1a_5eed);
+    let mut splits: Vec<(HostId, u64, u64)> = Vec::new();
+    for _ in 0..plan.twin_splits {
+        for _ in 0..8 {
+            let (a, b) = interval(&mut rng);
+            let Some(&k) = twinned.get(below(&mut rng, twinned.len())) else {
+                break;
+            };
+            let honest: Vec<HostId> = shard_hosts(k.0).into_iter().filter(|h| *h != k).collect();
+            let (from, to) = (a.as_millis() as u64, b.as_millis() as u64);
+            if honest.len() < 2
+                || splits
+                    .iter()
+                    .any(|(x, f, t)| *x == k && from < t + 500 && *f < to + 500)
+            {
+                continue;
+            }
+            let (ga, gb) = split_groups(&mut rng, &honest);
+            splits.push((k, from, to));
+            out.push((a, Action::TwinSplit(k, ga.clone(), gb.clone())));
+            out.push((b, Action::TwinJoin(k, ga, gb)));
+            break;
+        }
+    }
     out.sort_by_key(|(at, _)| *at);
     out
+}
+
+/// `hosts` (at least two) drawn into two non-empty groups, in their order.
+pub fn split_groups(rng: &mut ChaCha20Rng, hosts: &[HostId]) -> (Vec<HostId>, Vec<HostId>) {
+    let n = hosts.len().min(16);
+    // A proper, non-empty subset: a mask in 1 ..= 2^n − 2.
+    let mask = 1 + below(rng, (1usize << n).saturating_sub(2).max(1));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, h) in hosts.iter().enumerate() {
+        if i < n && mask & (1 << i) != 0 {
+            a.push(*h);
+        } else {
+            b.push(*h);
+        }
+    }
+    (a, b)
 }

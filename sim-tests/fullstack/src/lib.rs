@@ -13,7 +13,9 @@
 //! without the flag); see `sim-tests/fullstack/tests/fullstack.rs`.
 //!
 //! Byzantine validators ([`byzantine`]: equivocating proposer, double voter, vote
-//! withholding, lane-segment forger) are real validators whose sends are rewritten. Scenarios
+//! withholding, lane-segment forger) are real validators whose sends are rewritten; twins
+//! ([`twins`]) are one key run by two honest validators on two hosts, each reaching its own
+//! group of honest validators. Scenarios
 //! are TOML data ([`scenario`]; the named ones in `sim-tests/fullstack/scenarios/`), run by
 //! `shardnet sim` through [`scenario::FullStack`].
 //!
@@ -25,8 +27,7 @@
 //! [`storage::DyingLedger`]). The workload also deploys the example
 //! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
 //! reverting), checking at the end that every contract call ran exactly one callback. Not in
-//! the harness (yet): twins (one key on two hosts: the consensus simulator has them), and disk
-//! faults other than crashes.
+//! the harness (yet): disk faults other than crashes.
 
 pub mod byzantine;
 pub mod check;
@@ -34,6 +35,7 @@ mod driver;
 pub mod faults;
 pub mod scenario;
 pub mod storage;
+pub mod twins;
 pub mod workload;
 
 use std::cell::RefCell;
@@ -63,6 +65,7 @@ use byzantine::{Behaviour, Byzantine};
 use driver::Driver;
 use faults::{Action, FaultPlan, HostId};
 use storage::{Disk, SharedStore};
+use twins::{Side, Sides, TwinCounts, TwinLog, TwinTap, key_of};
 use workload::{Wallet, below, unit};
 
 /// The simulated epoch: turmoil's wall clock starts here.
@@ -120,7 +123,8 @@ pub struct Config {
     /// Largest clock drift of a host, either way, in parts per million (each incarnation
     /// draws its own).
     pub max_drift_ppm: u64,
-    /// Byzantine validators and what they do (under a third of their shard's stake).
+    /// Byzantine validators and what they do (under a third of their shard's stake). A
+    /// [`Behaviour::Twins`] validator runs on two hosts ([`twins`]).
     pub byzantine: Vec<(HostId, Behaviour)>,
     /// Execution parameters every validator uses (the congestion scenario shrinks them).
     pub execution: ExecutionOverrides,
@@ -166,6 +170,7 @@ impl Config {
                 crashes: 2,
                 leader_crashes: 0,
                 torn_crashes: 0,
+                twin_splits: 0,
                 datagram_drop: 0.01,
                 datagram_duplicate: 0.01,
                 fault_ms: (1_000, 4_000),
@@ -192,6 +197,30 @@ impl Config {
     /// Validators per shard.
     pub fn validators(&self) -> u16 {
         self.stakes.first().map_or(0, |s| s.len() as u16)
+    }
+
+    /// The twinned validators ([`Behaviour::Twins`]), in the order given.
+    pub fn twinned(&self) -> Vec<HostId> {
+        self.byzantine
+            .iter()
+            .filter(|(_, b)| *b == Behaviour::Twins)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    /// Every host: the validators, then twin B of each twinned one.
+    pub fn hosts(&self) -> Vec<HostId> {
+        let mut hosts: Vec<HostId> = (0..self.shards)
+            .flat_map(|s| (0..self.validators()).map(move |v| (s, v)))
+            .collect();
+        hosts.extend(self.twinned().iter().map(|k| twins::twin(*k, Side::B)));
+        hosts
+    }
+
+    /// The side of each twinned key every host is on outside twin splits: twin A's (twins
+    /// of other keys: their own side).
+    pub fn twin_sides(&self) -> Sides {
+        Sides::new(&self.twinned(), &self.hosts(), |_, _| true)
     }
 }
 
@@ -282,6 +311,10 @@ pub struct Stats {
     pub torn_crashes: (u64, u64),
     /// Messages rewritten, withheld or injected by Byzantine validators.
     pub byzantine_actions: u64,
+    /// What twins sent ([`twins::TwinCounts`]).
+    pub twins: TwinCounts,
+    /// Twin splits applied.
+    pub twin_splits: u64,
     /// Submissions refused because their destination shard was congested.
     pub congested_refusals: u64,
     /// Responses checked against their call's deadline (CS-I5), counting every validator's.
@@ -336,7 +369,11 @@ impl Outcome {
 }
 
 fn host_name(h: HostId) -> String {
-    format!("s{}v{}", h.0, h.1)
+    if h.1 >= twins::TWIN_B {
+        format!("s{}v{}b", h.0, h.1 - twins::TWIN_B)
+    } else {
+        format!("s{}v{}", h.0, h.1)
+    }
 }
 
 type Trace = Arc<Mutex<Vec<TraceEvent>>>;
@@ -355,7 +392,10 @@ fn push(trace: &Trace, e: TraceEvent) {
 struct World {
     cfg: Config,
     genesis: Genesis,
+    /// Every host, twins included.
     hosts: Vec<HostId>,
+    /// The twinned validators.
+    twinned: Vec<HostId>,
     disks: BTreeMap<HostId, Disk>,
     trace: Trace,
     controls: Rc<RefCell<BTreeMap<HostId, Control<State>>>>,
@@ -364,6 +404,28 @@ struct World {
     byzantine_actions: Arc<AtomicU64>,
     /// Calls' deadlines and responses' outcomes, as validators commit them (CS-I5).
     deadlines: Arc<Mutex<check::Deadlines>>,
+    /// The same from twins, which the checks leave out.
+    twin_deadlines: Arc<Mutex<check::Deadlines>>,
+    /// What twins sent.
+    twin_log: Arc<Mutex<TwinLog>>,
+}
+
+impl World {
+    /// Whether `h` is an honest validator (not one of the twins).
+    fn honest(&self, h: HostId) -> bool {
+        !self.twinned.contains(&key_of(h))
+    }
+
+    /// A split of twinned validator `k` starts or ends: twin B reaches honest validators
+    /// only while one is in force.
+    fn twin_split(&self, k: HostId, on: bool) {
+        let mut log = self.twin_log.lock().unwrap_or_else(PoisonError::into_inner);
+        if on {
+            log.split.insert(k);
+        } else {
+            log.split.remove(&k);
+        }
+    }
 }
 
 fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
@@ -427,19 +489,36 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
     )
     .await?;
     world.counters.borrow_mut().push(socket.fault_counter());
-    let peers: PeerBook = world
-        .hosts
-        .iter()
-        .filter(|h| **h != me)
+    let key = key_of(me);
+    // Twins (`twins`): an honest host never dials a twinned key (it takes the connection the
+    // twin on its side dials); a twin dials the twin on its own side of another twinned key.
+    let own_side = (!world.honest(me)).then_some(if me.1 >= twins::TWIN_B {
+        Side::B
+    } else {
+        Side::A
+    });
+    let peers: PeerBook = (0..world.cfg.shards)
+        .flat_map(|s| (0..world.cfg.validators()).map(move |v| (s, v)))
+        .filter(|h| *h != key)
         .map(|h| {
-            let addr = SocketAddr::new(turmoil::lookup(host_name(*h)), PORT);
-            (validator_key(h.0, h.1).public_key(), Some(addr))
+            let target = match (world.twinned.contains(&h), own_side) {
+                (false, _) => Some(h),
+                (true, None) => None,
+                (true, Some(side)) => Some(twins::twin(h, side)),
+            };
+            let addr = target.map(|t| SocketAddr::new(turmoil::lookup(host_name(t)), PORT));
+            (validator_key(h.0, h.1).public_key(), addr)
         })
         .collect();
     let disk = world.disks.get(&me).cloned().unwrap_or_default();
     let trace = Arc::clone(&world.trace);
-    let adversary = match world.cfg.byzantine.iter().find(|(h, _)| *h == me) {
+    let adversary = match world.cfg.byzantine.iter().find(|(h, _)| *h == key) {
         None => None,
+        Some((_, Behaviour::Twins)) => Some(Box::new(TwinTap::new(
+            key,
+            own_side.unwrap_or(Side::A),
+            Arc::clone(&world.twin_log),
+        )) as Box<dyn Adversary>),
         Some((_, behaviour)) => {
             let committees = world.genesis.committees().map_err(|e| e.to_string())?;
             let committee = committees
@@ -450,13 +529,18 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
             Some(Box::new(Byzantine::new(
                 *behaviour,
                 committee,
-                validator_key(me.0, me.1),
+                validator_key(key.0, key.1),
                 Arc::clone(&world.byzantine_actions),
             )) as Box<dyn Adversary>)
         }
     };
+    let deadlines = if world.honest(me) {
+        Arc::clone(&world.deadlines)
+    } else {
+        Arc::clone(&world.twin_deadlines)
+    };
     let parts = Parts {
-        key: validator_key(me.0, me.1),
+        key: validator_key(key.0, key.1),
         genesis: world.genesis.clone(),
         consensus: shardnet_consensus::Config {
             min_block_interval_ms: world.cfg.block_interval_ms,
@@ -471,7 +555,7 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         )),
         outbox: Box::new(storage::RecordingOutbox::new(
             disk.outbox.clone(),
-            Arc::clone(&world.deadlines),
+            deadlines,
         )),
         index: None,
         socket: Socket::Abstract(socket),
@@ -541,20 +625,21 @@ pub fn run(cfg: &Config) -> Outcome {
         .accounts
         .iter()
         .fold(U256::ZERO, |a, g| a + g.balance);
-    let hosts: Vec<HostId> = (0..cfg.shards)
-        .flat_map(|s| (0..cfg.validators()).map(move |v| (s, v)))
-        .collect();
+    let hosts = cfg.hosts();
     let world = World {
         cfg: cfg.clone(),
         genesis,
         disks: hosts.iter().map(|h| (*h, Disk::default())).collect(),
         hosts: hosts.clone(),
+        twinned: cfg.twinned(),
         trace: Trace::default(),
         controls: Rc::default(),
         counters: Rc::default(),
         incarnations: Rc::default(),
         byzantine_actions: Arc::default(),
         deadlines: Arc::default(),
+        twin_deadlines: Arc::default(),
+        twin_log: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -565,6 +650,7 @@ pub fn run(cfg: &Config) -> Outcome {
         &cfg.faults,
         cfg.shards,
         cfg.validators(),
+        &world.twinned,
         cfg.fault_window,
     );
     let mut driver = Driver {
@@ -572,8 +658,10 @@ pub fn run(cfg: &Config) -> Outcome {
         world: &world,
         rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x000a_11e7),
         stats: Stats::default(),
-        commits: check::Commits::default(),
-        lanes: check::Lanes::default(),
+        commits: check::Commits::ignoring(hosts.iter().filter(|h| !world.honest(**h)).copied()),
+        sides: cfg.twin_sides(),
+        splits: BTreeMap::new(),
+        lanes: check::Lanes::ignoring(hosts.iter().filter(|h| !world.honest(**h)).copied()),
         contracts: contracts.clone(),
         deployers,
         crashed_leaders: BTreeMap::new(),
@@ -582,6 +670,12 @@ pub fn run(cfg: &Config) -> Outcome {
     let exit = driver.drive(&mut sim, &schedule, &mut wallets);
     let mut stats = driver.stats;
     stats.byzantine_actions = world.byzantine_actions.load(Ordering::Relaxed);
+    stats.twins = world
+        .twin_log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .counts
+        .clone();
     stats.responses_checked = world
         .deadlines
         .lock()
@@ -608,6 +702,7 @@ pub fn run(cfg: &Config) -> Outcome {
             let states = world
                 .disks
                 .iter()
+                .filter(|(h, _)| world.honest(**h))
                 .map(|(h, d)| (*h, d.state.lock().clone()))
                 .collect();
             let mut exit = check::at_end(&states, cfg.shards, &driver.commits, supply);
@@ -624,7 +719,7 @@ pub fn run(cfg: &Config) -> Outcome {
             world
                 .disks
                 .iter()
-                .filter(|(h, _)| h.0 == s)
+                .filter(|(h, _)| h.0 == s && world.honest(**h))
                 .map(|(_, d)| d.state.lock().meta().map(|m| m.height).unwrap_or(0))
                 .max()
                 .unwrap_or(0)
@@ -671,7 +766,7 @@ fn callbacks(world: &World, contracts: &[(Address, Address)]) -> u64 {
             world
                 .disks
                 .iter()
-                .filter(|(h, _)| usize::from(h.0) == s)
+                .filter(|(h, _)| usize::from(h.0) == s && world.honest(**h))
                 .map(|(_, d)| d.state.lock())
                 .max_by_key(|st| st.meta().map(|m| m.height).unwrap_or(0))
                 .and_then(|st| {
@@ -739,8 +834,19 @@ fn coverage(cfg: &Config, stats: &Stats) -> Option<String> {
     if f.datagram_duplicate > 0.0 && stats.datagrams.duplicated == 0 {
         missing.push("datagram duplication");
     }
-    if !cfg.byzantine.is_empty() && stats.byzantine_actions == 0 {
+    if cfg.byzantine.iter().any(|(_, b)| *b != Behaviour::Twins) && stats.byzantine_actions == 0 {
         missing.push("Byzantine action");
+    }
+    if !cfg.twinned().is_empty() {
+        if stats.twins.sent.0 == 0 {
+            missing.push("a message from twin A");
+        }
+        if stats.twins.sent.1 == 0 {
+            missing.push("a message from twin B");
+        }
+    }
+    if f.twin_splits > 0 && !cfg.twinned().is_empty() && stats.twin_splits == 0 {
+        missing.push("twin split");
     }
     if cfg.expect_congestion && stats.congested_refusals == 0 {
         missing.push("congestion refusal");
@@ -762,7 +868,11 @@ fn committed_nonce(world: &World, host: HostId, wallet: &Wallet) -> u64 {
 /// Liveness of the workload: every signed transfer is committed on every validator.
 fn uncommitted(world: &World, wallets: &[Wallet]) -> Exit {
     for w in wallets {
-        for h in world.hosts.iter().filter(|h| h.0 == w.shard.0) {
+        for h in world
+            .hosts
+            .iter()
+            .filter(|h| h.0 == w.shard.0 && world.honest(**h))
+        {
             let n = committed_nonce(world, *h, w);
             if n != w.next_nonce {
                 return Exit::LivenessFailure(format!(

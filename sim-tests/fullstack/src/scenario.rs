@@ -5,8 +5,9 @@
 //! `sim-tests/fullstack/scenarios/` ([`named`], [`all`]); the format is in the README there.
 //!
 //! Loading rejects what a run could not honour (unknown keys, empty ranges, probabilities
-//! outside [0, 1), a Byzantine validator out of range or two in one shard), naming the file and
-//! the reason.
+//! outside [0, 1), a Byzantine validator out of range or two in one shard, a fixed Byzantine
+//! or twinned stake that could reach a third of its shard's, twin splits without twins),
+//! naming the file and the reason.
 
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ const LIBRARY: &[(&str, &str)] = &[
         "lossy-network",
         include_str!("../scenarios/lossy-network.toml"),
     ),
+    ("twins", include_str!("../scenarios/twins.toml")),
 ];
 
 /// Most shards, validators per shard, and simulated seconds a scenario may ask for.
@@ -188,6 +190,7 @@ struct Faults {
     crashes: usize,
     leader_crashes: usize,
     torn_crashes: usize,
+    twin_splits: usize,
 }
 
 impl Default for Faults {
@@ -201,6 +204,7 @@ impl Default for Faults {
             crashes: 0,
             leader_crashes: 0,
             torn_crashes: 0,
+            twin_splits: 0,
         }
     }
 }
@@ -213,6 +217,10 @@ struct ByzantineSpec {
     #[serde(default)]
     validator: Option<toml::Value>,
     behaviour: Behaviour,
+    /// A fixed stake instead of one drawn from the topology's range; refused if it could
+    /// reach a third of the shard's.
+    #[serde(default)]
+    stake: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -394,6 +402,37 @@ impl Scenario {
                     "a Byzantine validator needs at least 4 validators in its shard".into(),
                 ));
             }
+            // A fixed stake must stay under a third whatever the others draw: 2·stake below
+            // the least the other validators can hold together.
+            if let Some(stake) = b.stake {
+                let least_honest = u64::from(t.validators - 1) * t.stake[0];
+                if stake == 0 || stake.saturating_mul(2) >= least_honest {
+                    let what = if b.behaviour == Behaviour::Twins {
+                        "the twinned validator's"
+                    } else {
+                        "the Byzantine validator's"
+                    };
+                    return Err(invalid(
+                        "byzantine.stake",
+                        format!(
+                            "{what} stake {stake} could reach a third of shard {}'s (the other {} validators may hold as little as {least_honest} together): it must be positive and below half of that",
+                            b.shard,
+                            t.validators - 1
+                        ),
+                    ));
+                }
+            }
+        }
+        if f.twin_splits > 0
+            && !file
+                .byzantine
+                .iter()
+                .any(|b| b.behaviour == Behaviour::Twins)
+        {
+            return Err(invalid(
+                "faults.twin_splits",
+                "twin splits need a validator with behaviour = \"twins\"".into(),
+            ));
         }
         Ok(Self {
             name: file.name.clone(),
@@ -428,6 +467,16 @@ impl Scenario {
                 ((b.shard, v), b.behaviour)
             })
             .collect();
+        for (((s, v), _), spec) in byzantine.iter().zip(&f.byzantine) {
+            if let (Some(stake), Some(st)) = (
+                spec.stake,
+                stakes
+                    .get_mut(usize::from(*s))
+                    .and_then(|sh| sh.get_mut(usize::from(*v))),
+            ) {
+                *st = stake;
+            }
+        }
         // Byzantine stake strictly below a third of the shard's: at most (honest − 1) / 2.
         for ((s, v), _) in &byzantine {
             if let Some(shard) = stakes.get_mut(usize::from(*s)) {
@@ -483,6 +532,7 @@ impl Scenario {
             crashes: f.faults.crashes,
             leader_crashes: f.faults.leader_crashes,
             torn_crashes: f.faults.torn_crashes,
+            twin_splits: f.faults.twin_splits,
             datagram_drop: f.network.loss,
             datagram_duplicate: f.network.duplicate,
             fault_ms: (f.faults.length_ms[0], f.faults.length_ms[1]),
@@ -577,11 +627,22 @@ pub fn params(cfg: &Config) -> Vec<String> {
             c.lane_credits, c.threshold
         ));
     }
+    let sides = cfg.twin_sides();
+    for k in &sides.twinned {
+        out.push(format!(
+            "twins: validator {} of shard {} on hosts {} (A: every host outside its splits) and {} (B: group B of each split)",
+            k.1,
+            k.0,
+            crate::host_name(*k),
+            crate::host_name(crate::twins::twin(*k, crate::twins::Side::B)),
+        ));
+    }
     for (at, action) in schedule(
         cfg.seed,
         &cfg.faults,
         cfg.shards,
         cfg.validators(),
+        &sides.twinned,
         cfg.fault_window,
     ) {
         out.push(format!("fault at {at:?}: {action:?}"));
