@@ -286,6 +286,8 @@ pub struct Stats {
     pub congested_refusals: u64,
     /// Responses checked against their call's deadline (CS-I5), counting every validator's.
     pub responses_checked: u64,
+    /// Consistent cuts at which CS-I2 and CS-I3 were checked (steps with a commit).
+    pub cuts_checked: u64,
     /// Hosts crashed and restarted.
     pub crashes: (u64, u64),
     /// Datagrams lost and duplicated below QUIC.
@@ -364,6 +366,8 @@ struct World {
     byzantine_actions: Arc<AtomicU64>,
     /// Calls' deadlines and responses' outcomes, as validators commit them (CS-I5).
     deadlines: Arc<Mutex<check::Deadlines>>,
+    /// Every message final blocks emitted (CS-I2, CS-I3 per step).
+    flight: Arc<Mutex<check::flight::Flight>>,
 }
 
 fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
@@ -472,6 +476,7 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         outbox: Box::new(storage::RecordingOutbox::new(
             disk.outbox.clone(),
             Arc::clone(&world.deadlines),
+            Arc::clone(&world.flight),
         )),
         index: None,
         socket: Socket::Abstract(socket),
@@ -555,6 +560,7 @@ pub fn run(cfg: &Config) -> Outcome {
         incarnations: Rc::default(),
         byzantine_actions: Arc::default(),
         deadlines: Arc::default(),
+        flight: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -574,6 +580,7 @@ pub fn run(cfg: &Config) -> Outcome {
         stats: Stats::default(),
         commits: check::Commits::default(),
         lanes: check::Lanes::default(),
+        supply,
         contracts: contracts.clone(),
         deployers,
         crashed_leaders: BTreeMap::new(),
@@ -587,6 +594,11 @@ pub fn run(cfg: &Config) -> Outcome {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .checked;
+    stats.cuts_checked = world
+        .flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .cuts;
     stats.torn_crashes.0 = world.disks.values().map(|d| d.state.torn_crashes()).sum();
     stats.congested_refusals = world
         .trace

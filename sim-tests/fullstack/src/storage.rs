@@ -177,23 +177,32 @@ impl SafetyStore for DyingSafety {
 }
 
 /// A host's outbox that also tells the harness what its validator committed (the calls'
-/// deadlines and the responses' outcomes, for CS-I5).
+/// deadlines and the responses' outcomes, for CS-I5; every message, for CS-I2 and CS-I3).
 #[derive(Debug)]
 pub struct RecordingOutbox {
     inner: MemoryOutbox,
     log: Arc<Mutex<crate::check::Deadlines>>,
+    flight: Arc<Mutex<crate::check::flight::Flight>>,
 }
 
 impl RecordingOutbox {
-    /// `inner`, reporting to `log`.
-    pub fn new(inner: MemoryOutbox, log: Arc<Mutex<crate::check::Deadlines>>) -> Self {
-        Self { inner, log }
+    /// `inner`, reporting to `log` and `flight`.
+    pub fn new(
+        inner: MemoryOutbox,
+        log: Arc<Mutex<crate::check::Deadlines>>,
+        flight: Arc<Mutex<crate::check::flight::Flight>>,
+    ) -> Self {
+        Self { inner, log, flight }
     }
 }
 
 impl OutboxStore for RecordingOutbox {
     fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
         self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(segments);
+        self.flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .record(segments);
