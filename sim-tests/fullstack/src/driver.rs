@@ -77,6 +77,15 @@ impl Driver<'_> {
             if let Err(e) = self.commits.check(&trace) {
                 return Exit::SafetyViolation(e);
             }
+            if let Err(e) = self
+                .world
+                .votes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check()
+            {
+                return Exit::SafetyViolation(e);
+            }
             drop(trace);
             if let Err(e) = self
                 .world

@@ -20,9 +20,11 @@
 //! Crashes land between two steps (the app flushes inside the commit that applies a block, so
 //! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
 //! a host's next commit ([`storage::TornPoint`]): at its ledger entry, or in its state
-//! persist (the write lost, leaving the ledger ahead of the state, or landed). From that point
+//! persist (the write lost, leaving the ledger ahead of the state, or landed), or inside its
+//! next safety-data persist (the write lost). From that point
 //! the dying process writes nothing more ([`storage::DyingSafety`],
-//! [`storage::DyingLedger`]). The workload also deploys the example
+//! [`storage::DyingLedger`]). Every honest validator's votes are tapped as they leave
+//! ([`tap`]): two votes of one in one round for different blocks fail the run (I-3). The workload also deploys the example
 //! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
 //! reverting), checking at the end that every contract call ran exactly one callback. Not in
 //! the harness (yet): twins (one key on two hosts: the consensus simulator has them), and disk
@@ -34,6 +36,7 @@ mod driver;
 pub mod faults;
 pub mod scenario;
 pub mod storage;
+pub mod tap;
 pub mod workload;
 
 use std::cell::RefCell;
@@ -288,6 +291,8 @@ pub struct Stats {
     pub responses_checked: u64,
     /// Consistent cuts at which CS-I2 and CS-I3 were checked (steps with a commit).
     pub cuts_checked: u64,
+    /// Votes honest validators sent, each checked against their others (I-3).
+    pub votes_tapped: u64,
     /// Hosts crashed and restarted.
     pub crashes: (u64, u64),
     /// Datagrams lost and duplicated below QUIC.
@@ -368,6 +373,8 @@ struct World {
     deadlines: Arc<Mutex<check::Deadlines>>,
     /// Every message final blocks emitted (CS-I2, CS-I3 per step).
     flight: Arc<Mutex<check::flight::Flight>>,
+    /// Every vote honest validators sent (I-3 per step).
+    votes: Arc<Mutex<tap::Votes>>,
 }
 
 fn genesis(cfg: &Config, wallets: &[Wallet]) -> Genesis {
@@ -443,7 +450,8 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
     let disk = world.disks.get(&me).cloned().unwrap_or_default();
     let trace = Arc::clone(&world.trace);
     let adversary = match world.cfg.byzantine.iter().find(|(h, _)| *h == me) {
-        None => None,
+        // Honest: every vote it sends is recorded (I-3), nothing changed.
+        None => Some(Box::new(tap::Tap::new(me, Arc::clone(&world.votes))) as Box<dyn Adversary>),
         Some((_, behaviour)) => {
             let committees = world.genesis.committees().map_err(|e| e.to_string())?;
             let committee = committees
@@ -561,6 +569,7 @@ pub fn run(cfg: &Config) -> Outcome {
         byzantine_actions: Arc::default(),
         deadlines: Arc::default(),
         flight: Arc::default(),
+        votes: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -599,6 +608,11 @@ pub fn run(cfg: &Config) -> Outcome {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .cuts;
+    stats.votes_tapped = world
+        .votes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .seen;
     stats.torn_crashes.0 = world.disks.values().map(|d| d.state.torn_crashes()).sum();
     stats.congested_refusals = world
         .trace
