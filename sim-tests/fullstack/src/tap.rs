@@ -34,6 +34,9 @@ impl Votes {
         self.seen += 1;
         let (round, block) = (vote.data.round.0, B256::from(vote.data.block.0.0));
         let height = vote.data.height.0;
+        // A vote already sent may be sent again (after a restart the core re-sends its last
+        // one, S-4): only a new one after a timeout of its round breaks I-3.
+        let new = !self.first.contains_key(&(host, round));
         let (h, first) = *self.first.entry((host, round)).or_insert((height, block));
         if first != block && self.conflict.is_none() {
             self.conflict = Some(format!(
@@ -42,7 +45,7 @@ impl Votes {
                 host.0, host.1
             ));
         }
-        if self.timed_out.contains(&(host, round)) && self.conflict.is_none() {
+        if new && self.timed_out.contains(&(host, round)) && self.conflict.is_none() {
             self.conflict = Some(format!(
                 "I-3: honest validator s{}v{} voted in round {round} (block {block}) after \
                  timing it out",
@@ -145,6 +148,7 @@ mod tests {
         let mut votes = Votes::default();
         votes.record((1, 0), &vote(3, 1));
         votes.timeout((1, 0), 3); // a vote, then a timeout of the same round: fine
+        votes.record((1, 0), &vote(3, 1)); // and that vote re-sent after a restart: fine
         votes.timeout((1, 0), 4);
         votes.record((1, 1), &vote(4, 1)); // another validator: fine
         assert_eq!(votes.check(), Ok(()));
