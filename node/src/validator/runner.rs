@@ -5,6 +5,7 @@
 //! current-thread runtime: execution never blocks the transport's threads) and a simulation
 //! runs it inline on its single-threaded host.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,13 +14,14 @@ use alloy_primitives::B256;
 use anyhow::anyhow;
 use bytes::Bytes;
 use shardnet_consensus::{
-    CommittedBlock, ConsensusMessage, Core, Input, Output, SafetyStore, TimerId, drive,
+    CommittedBlock, ConsensusMessage, Core, Input, Output, SafetyData, SafetyStore,
+    StoreError as SafetyError, TimerId, drive,
 };
 use shardnet_exec::lanes::pull::Puller;
 use shardnet_exec::{ShardApp, StateStore, StoreMeta};
 use shardnet_protocol::{
-    Committee, Committees, LaneClass, LaneId, LanePull, LanePullResponse, LaneSegment, PublicKey,
-    ShardId, ValidatorIndex, decode, encode,
+    Block, Committee, Committees, Height, LaneClass, LaneId, LanePull, LanePullResponse,
+    LaneSegment, PublicKey, ShardId, ValidatorIndex, decode, encode,
 };
 use shardnet_transport::{
     BlockReason, Blocker, Class, Inbound, Network, Receiver, Responder, Sender,
@@ -374,7 +376,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
         clock: &impl Clock,
     ) -> anyhow::Result<()> {
         let mut commits = Vec::new();
-        let mut sends = Vec::new();
+        let sends = RefCell::new(Vec::new());
         let mut app = Indexing {
             app: &mut self.app,
             index: self.index.as_ref(),
@@ -382,28 +384,39 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             ledger: self.ledger.as_mut(),
             failed: None,
         };
+        let mut safety = SendFirst {
+            store: &mut self.safety,
+            sends: &sends,
+            wire: Wire {
+                net: &self.net,
+                committee: &self.committee,
+                me: self.core.index(),
+                adversary: &mut self.adversary,
+            },
+        };
         drive(
             &mut self.core,
             &mut app,
-            &mut self.safety,
+            &mut safety,
             clock.now_ms(),
             |o| match o {
                 Output::SetTimer { timer, at_ms } => {
                     timers.insert((at_ms, timer));
                 }
                 Output::Commit(c) => commits.push(c),
-                Output::Send { to, message } => sends.push((Some(to), message)),
-                Output::Broadcast(message) => sends.push((None, message)),
+                Output::Send { to, message } => sends.borrow_mut().push((Some(to), message)),
+                Output::Broadcast(message) => sends.borrow_mut().push((None, message)),
                 _ => {}
             },
         )?;
         if let Some(e) = app.failed {
             return Err(anyhow!("recording a committed block: {e}"));
         }
+        let SendFirst { mut wire, .. } = safety;
         if let Some(fatal) = self.app.fatal() {
             return Err(anyhow!("execution stopped: {fatal}"));
         }
-        self.send(sends);
+        wire.send(sends.take());
         self.relay();
         let now = clock.now_ms();
         if now.saturating_sub(self.last_repush_ms) >= REPUSH_INTERVAL_MS {
@@ -445,8 +458,40 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
         Ok(())
     }
 
+    /// CS-16: pushes the committed blocks' outbound segments to every validator of each
+    /// destination shard at once (the outbox re-sends until certified), and a block's
+    /// watermark report (no messages) to every shard whose lanes it executed (CS-15).
+    /// Duplicates are dropped there.
+    fn relay(&mut self) {
+        for segment in self.app.take_outgoing() {
+            let dests: BTreeSet<ShardId> = match segment.messages.first() {
+                Some(m) => [m.lane.destination].into(),
+                None => segment
+                    .proof
+                    .header
+                    .execution
+                    .inbox_watermarks
+                    .iter()
+                    .map(|w| w.lane.source)
+                    .collect(),
+            };
+            self.push(&segment, &dests);
+        }
+    }
+}
+
+/// Consensus messages, as they leave: through the [`Adversary`] when there is one, to the
+/// committee members over the transport.
+struct Wire<'a> {
+    net: &'a Network,
+    committee: &'a Committee,
+    me: Option<ValidatorIndex>,
+    adversary: &'a mut Option<Box<dyn Adversary>>,
+}
+
+impl Wire<'_> {
     fn send(&mut self, sends: Vec<(Option<ValidatorIndex>, ConsensusMessage)>) {
-        let me = self.core.index();
+        let me = self.me;
         for (to, message) in sends {
             let out = match to {
                 Some(to) if Some(to) != me => Outgoing::To(to, message),
@@ -465,7 +510,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
     }
 
     fn send_one(&self, out: Outgoing) {
-        let me = self.core.index();
+        let me = self.me;
         let members = self.committee.members();
         // The consensus protocol tolerates loss: a full queue or a down peer only delays.
         let to = |i: usize, message: &ConsensusMessage, frame: &Bytes| {
@@ -498,25 +543,44 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             }
         }
     }
+}
 
-    /// CS-16: pushes the committed blocks' outbound segments to every validator of each
-    /// destination shard at once (the outbox re-sends until certified), and a block's
-    /// watermark report (no messages) to every shard whose lanes it executed (CS-15).
-    /// Duplicates are dropped there.
-    fn relay(&mut self) {
-        for segment in self.app.take_outgoing() {
-            let dests: BTreeSet<ShardId> = match segment.messages.first() {
-                Some(m) => [m.lane.destination].into(),
-                None => segment
-                    .proof
-                    .header
-                    .execution
-                    .inbox_watermarks
-                    .iter()
-                    .map(|w| w.lane.source)
-                    .collect(),
-            };
-            self.push(&segment, &dests);
+/// The safety store as [`drive`] sees it: the messages the core released before a persist
+/// leave before it, in the order the core emitted them, as from a host that sends at once.
+/// The core holds every vote and timeout until the safety data forbidding a conflicting one
+/// is durable (S-4), so nothing leaves early that must not; and the host no longer masks a
+/// core that breaks S-4 (the full-stack simulator's planted-bug test, BENCHMARKS.md).
+struct SendFirst<'a, F> {
+    store: &'a mut F,
+    sends: &'a RefCell<Vec<(Option<ValidatorIndex>, ConsensusMessage)>>,
+    wire: Wire<'a>,
+}
+
+impl<F: SafetyStore> SendFirst<'_, F> {
+    fn flush(&mut self) {
+        let sends = self.sends.take();
+        if !sends.is_empty() {
+            self.wire.send(sends);
         }
+    }
+}
+
+impl<F: SafetyStore> SafetyStore for SendFirst<'_, F> {
+    fn load(&self) -> Result<Option<SafetyData>, SafetyError> {
+        self.store.load()
+    }
+    fn persist(&mut self, data: &SafetyData) -> Result<(), SafetyError> {
+        self.flush();
+        self.store.persist(data)
+    }
+    fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), SafetyError> {
+        self.flush();
+        self.store.persist_blocks(blocks)
+    }
+    fn load_blocks(&self) -> Result<Vec<Arc<Block>>, SafetyError> {
+        self.store.load_blocks()
+    }
+    fn prune_blocks(&mut self, committed: Height) -> Result<(), SafetyError> {
+        self.store.prune_blocks(committed)
     }
 }

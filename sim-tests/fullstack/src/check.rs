@@ -8,6 +8,11 @@
 //!   every message its state emitted above the certified watermark its state holds (CS-I4).
 //!   After every step, every response a validator committed is checked against its call's
 //!   deadline: none executed above it (CS-I5, [`Deadlines`]).
+//! - After every step in which a block was committed, from every message final blocks emitted
+//!   and a consistent cut of durable states ([`flight::Flight`]): no call answered twice, no
+//!   response to a call never sent, every call a final block executed answered by that block
+//!   (CS-I2), and value conserved counting the messages in flight between the cut's states
+//!   (CS-I3).
 //! - At the end, after healing: every validator of a shard is within [`MAX_LAG`] blocks of
 //!   the shard's head and at the state root the others had at its height; every workload
 //!   transaction is committed; every lane drained (outbound = inbound, CS-I6); value is
@@ -24,6 +29,8 @@ use shardnet_protocol::{LaneClass, LaneId, LaneSegment, MessageBody, Outcome, Sh
 
 use crate::faults::HostId;
 use crate::{Exit, TraceEvent};
+
+pub mod flight;
 
 /// How far behind its shard's head a healthy validator may end.
 pub const MAX_LAG: u64 = 3;

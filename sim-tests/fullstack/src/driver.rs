@@ -11,6 +11,8 @@ pub(super) struct Driver<'a> {
     pub(super) stats: Stats,
     pub(super) commits: check::Commits,
     pub(super) lanes: check::Lanes,
+    /// The genesis supply (CS-I3).
+    pub(super) supply: U256,
     /// Per shard, the example `Caller` and `Callee` (empty without contract calls).
     pub(super) contracts: Vec<(Address, Address)>,
     /// Indices of the deployers among the wallets.
@@ -81,6 +83,15 @@ impl Driver<'_> {
             if let Err(e) = self.commits.check(&trace) {
                 return Exit::SafetyViolation(e);
             }
+            if let Err(e) = self
+                .world
+                .votes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check()
+            {
+                return Exit::SafetyViolation(e);
+            }
             drop(trace);
             if let Err(e) = self
                 .world
@@ -102,8 +113,43 @@ impl Driver<'_> {
                     return Exit::SafetyViolation(e);
                 }
             }
+            if committed && let Err(e) = self.flight() {
+                return Exit::SafetyViolation(e);
+            }
         }
         Exit::Ok
+    }
+
+    /// CS-I2 and CS-I3 at a consistent cut: each shard's most advanced durable state (once
+    /// every shard has written its genesis).
+    fn flight(&self) -> Result<(), String> {
+        let guards: Vec<_> = self
+            .world
+            .disks
+            .iter()
+            .map(|(h, d)| (h.0, d.state.lock()))
+            .collect();
+        let mut cut: BTreeMap<u16, &shardnet_exec::MemoryStore> = BTreeMap::new();
+        for (shard, state) in &guards {
+            let Ok(meta) = state.meta() else { continue };
+            if meta.state_root == B256::ZERO {
+                continue;
+            }
+            let better = cut
+                .get(shard)
+                .is_none_or(|c| c.meta().is_ok_and(|m| m.height < meta.height));
+            if better {
+                cut.insert(*shard, &**state);
+            }
+        }
+        if cut.len() < usize::from(self.cfg.shards) {
+            return Ok(());
+        }
+        self.world
+            .flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(self.cfg.shards, &cut, self.supply)
     }
 
     fn apply(&mut self, sim: &mut turmoil::Sim<'_>, action: &Action) {

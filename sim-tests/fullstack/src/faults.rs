@@ -59,9 +59,9 @@ pub struct FaultPlan {
     pub crashes: usize,
     /// Crash + restart pairs of whoever leads the shard's round at the time.
     pub leader_crashes: usize,
-    /// Crashes in the middle of a commit (+ restart): armed at a random time, they happen at
+    /// Crashes in the middle of a persist (+ restart): armed at a random time, they happen at
     /// the host's next commit, at its ledger entry or inside its state persist (the write lost
-    /// or landed).
+    /// or landed), or inside its next safety-data persist (the write lost).
     pub torn_crashes: usize,
     /// Twin splits (`Action::TwinSplit`), each of a random twinned validator; none without
     /// twins.
@@ -159,7 +159,8 @@ pub fn schedule(
                     TornPoint::StateLost,
                     TornPoint::StateLanded,
                     TornPoint::BeforeLedger,
-                ][if kind == 2 { below(&mut rng, 3) } else { 0 }];
+                    TornPoint::SafetyLost,
+                ][if kind == 2 { below(&mut rng, 4) } else { 0 }];
                 // A torn crash waits for the host's next commit: arm it for at least 2 s.
                 let len = if kind == 2 {
                     (b - a).max(Duration::from_secs(2))

@@ -22,9 +22,11 @@
 //! Crashes land between two steps (the app flushes inside the commit that applies a block, so
 //! `FaultyStore` never holds unflushed batches then), or, armed by a torn-crash fault, inside
 //! a host's next commit ([`storage::TornPoint`]): at its ledger entry, or in its state
-//! persist (the write lost, leaving the ledger ahead of the state, or landed). From that point
+//! persist (the write lost, leaving the ledger ahead of the state, or landed), or inside its
+//! next safety-data persist (the write lost). From that point
 //! the dying process writes nothing more ([`storage::DyingSafety`],
-//! [`storage::DyingLedger`]). The workload also deploys the example
+//! [`storage::DyingLedger`]). Every honest validator's votes are tapped as they leave
+//! ([`tap`]): two votes of one in one round for different blocks fail the run (I-3). The workload also deploys the example
 //! contracts on every shard and calls them across shards (`Caller` → `Callee`, some
 //! reverting), checking at the end that every contract call ran exactly one callback. Not in
 //! the harness (yet): disk faults other than crashes.
@@ -35,6 +37,7 @@ mod driver;
 pub mod faults;
 pub mod scenario;
 pub mod storage;
+pub mod tap;
 pub mod twins;
 pub mod workload;
 
@@ -319,6 +322,10 @@ pub struct Stats {
     pub congested_refusals: u64,
     /// Responses checked against their call's deadline (CS-I5), counting every validator's.
     pub responses_checked: u64,
+    /// Consistent cuts at which CS-I2 and CS-I3 were checked (steps with a commit).
+    pub cuts_checked: u64,
+    /// Votes honest validators sent, each checked against their others (I-3).
+    pub votes_tapped: u64,
     /// Hosts crashed and restarted.
     pub crashes: (u64, u64),
     /// Datagrams lost and duplicated below QUIC.
@@ -408,6 +415,10 @@ struct World {
     twin_deadlines: Arc<Mutex<check::Deadlines>>,
     /// What twins sent.
     twin_log: Arc<Mutex<TwinLog>>,
+    /// Every message final blocks emitted (CS-I2, CS-I3 per step).
+    flight: Arc<Mutex<check::flight::Flight>>,
+    /// Every vote honest validators sent (I-3 per step).
+    votes: Arc<Mutex<tap::Votes>>,
 }
 
 impl World {
@@ -513,7 +524,8 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
     let disk = world.disks.get(&me).cloned().unwrap_or_default();
     let trace = Arc::clone(&world.trace);
     let adversary = match world.cfg.byzantine.iter().find(|(h, _)| *h == key) {
-        None => None,
+        // Honest: every vote it sends is recorded (I-3), nothing changed.
+        None => Some(Box::new(tap::Tap::new(me, Arc::clone(&world.votes))) as Box<dyn Adversary>),
         Some((_, Behaviour::Twins)) => Some(Box::new(TwinTap::new(
             key,
             own_side.unwrap_or(Side::A),
@@ -556,6 +568,7 @@ async fn host_main(world: World, me: HostId) -> turmoil::Result {
         outbox: Box::new(storage::RecordingOutbox::new(
             disk.outbox.clone(),
             deadlines,
+            Arc::clone(&world.flight),
         )),
         index: None,
         socket: Socket::Abstract(socket),
@@ -640,6 +653,8 @@ pub fn run(cfg: &Config) -> Outcome {
         deadlines: Arc::default(),
         twin_deadlines: Arc::default(),
         twin_log: Arc::default(),
+        flight: Arc::default(),
+        votes: Arc::default(),
     };
     for h in &hosts {
         let (world, h) = (world.clone(), *h);
@@ -662,6 +677,7 @@ pub fn run(cfg: &Config) -> Outcome {
         sides: cfg.twin_sides(),
         splits: BTreeMap::new(),
         lanes: check::Lanes::ignoring(hosts.iter().filter(|h| !world.honest(**h)).copied()),
+        supply,
         contracts: contracts.clone(),
         deployers,
         crashed_leaders: BTreeMap::new(),
@@ -681,6 +697,16 @@ pub fn run(cfg: &Config) -> Outcome {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .checked;
+    stats.cuts_checked = world
+        .flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .cuts;
+    stats.votes_tapped = world
+        .votes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .seen;
     stats.torn_crashes.0 = world.disks.values().map(|d| d.state.torn_crashes()).sum();
     stats.congested_refusals = world
         .trace

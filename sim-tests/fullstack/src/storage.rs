@@ -31,6 +31,11 @@ pub enum TornPoint {
     /// Inside the state persist, which landed: the block is in the ledger and the state, and
     /// still in the safety store.
     StateLanded,
+    /// Inside the next safety-data persist (a vote's, a timeout's, a commit's), which is lost:
+    /// the restarted validator loads the safety data from before it. Whatever the host
+    /// released before that persist is already on the wire; an honest core releases a vote
+    /// only after its persist (S-4), so this is where a core that breaks S-4 is caught.
+    SafetyLost,
 }
 
 /// The error a torn crash reports to the dying validator (which stops on any store error).
@@ -127,7 +132,8 @@ impl StateStore for SharedStore {
 
 /// A host's safety store for one incarnation: once a torn crash has killed the process (its
 /// state persist failed, `SharedStore`), nothing it would still write reaches the disk, even
-/// before its event loop notices the fatal error and stops.
+/// before its event loop notices the fatal error and stops. Armed [`TornPoint::SafetyLost`],
+/// the process dies inside its next safety-data persist, which is lost.
 #[derive(Clone, Debug)]
 pub struct DyingSafety {
     inner: MemorySafetyStore,
@@ -161,6 +167,9 @@ impl SafetyStore for DyingSafety {
     }
     fn persist(&mut self, data: &SafetyData) -> Result<(), SafetyError> {
         self.alive()?;
+        if self.state.take_if(TornPoint::SafetyLost) {
+            return Err(SafetyError::Io(TORN_CRASH.into()));
+        }
         self.inner.persist(data)
     }
     fn persist_blocks(&mut self, blocks: &[Arc<Block>]) -> Result<(), SafetyError> {
@@ -177,23 +186,32 @@ impl SafetyStore for DyingSafety {
 }
 
 /// A host's outbox that also tells the harness what its validator committed (the calls'
-/// deadlines and the responses' outcomes, for CS-I5).
+/// deadlines and the responses' outcomes, for CS-I5; every message, for CS-I2 and CS-I3).
 #[derive(Debug)]
 pub struct RecordingOutbox {
     inner: MemoryOutbox,
     log: Arc<Mutex<crate::check::Deadlines>>,
+    flight: Arc<Mutex<crate::check::flight::Flight>>,
 }
 
 impl RecordingOutbox {
-    /// `inner`, reporting to `log`.
-    pub fn new(inner: MemoryOutbox, log: Arc<Mutex<crate::check::Deadlines>>) -> Self {
-        Self { inner, log }
+    /// `inner`, reporting to `log` and `flight`.
+    pub fn new(
+        inner: MemoryOutbox,
+        log: Arc<Mutex<crate::check::Deadlines>>,
+        flight: Arc<Mutex<crate::check::flight::Flight>>,
+    ) -> Self {
+        Self { inner, log, flight }
     }
 }
 
 impl OutboxStore for RecordingOutbox {
     fn record(&mut self, segments: &[LaneSegment]) -> Result<(), OutboxError> {
         self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(segments);
+        self.flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .record(segments);

@@ -54,6 +54,8 @@ fn fault_free_run_commits_every_transfer_and_drains_every_lane() {
         out.stats
     );
     assert!(out.stats.heights.iter().all(|h| *h > 40), "{:?}", out.stats);
+    // CS-I2 and CS-I3 were checked at a cut after every step with a commit.
+    assert!(out.stats.cuts_checked > 80, "{:?}", out.stats);
 }
 
 /// CS-16, pull half: every pushed segment is dropped by its destination (watermark reports
