@@ -91,19 +91,6 @@ impl LeaderElection {
                 .map_or(0, |h| h.iter().filter(|ok| !**ok).count())
                 < failures
         };
-        // Re-draw a few times (attempt 1, 2, 3), so that who leads stays the plain
-        // stake-weighted choice for everyone not skipped.
-        for attempt in 0..4 {
-            let candidate = self.pick(round, attempt);
-            if eligible(candidate) {
-                return candidate;
-            }
-        }
-        // Then a stake-weighted choice among the eligible only, so a round does not go to a
-        // skipped validator while another may lead; but only if the eligible hold more than a
-        // third of the stake, so that some of them are honest: otherwise (honest validators
-        // wrongly blamed) the rounds would all go to validators that may all be Byzantine,
-        // and the plain first choice is safer for liveness.
         let weights: Vec<u64> = (0..self.cumulative.len())
             .map(|i| {
                 let v = ValidatorIndex(i as u16);
@@ -116,8 +103,21 @@ impl LeaderElection {
             })
             .collect();
         let total: u64 = weights.iter().sum();
+        // Reputation only applies while the eligible hold more than a third of the stake, so
+        // that some of them are honest. With less (honest validators wrongly blamed, say for
+        // rounds lost at startup or under load), skipping would pile every round onto a few
+        // validators that may all be Byzantine or about to fail: the plain draw is safer.
         if total.saturating_mul(3) <= self.total {
             return self.pick(round, 0);
+        }
+        // Re-draw a few times (attempt 1, 2, 3), so that who leads stays the plain
+        // stake-weighted choice for everyone not skipped; then a stake-weighted choice among
+        // the eligible only (attempt 4), so a round never goes to a skipped validator.
+        for attempt in 0..4 {
+            let candidate = self.pick(round, attempt);
+            if eligible(candidate) {
+                return candidate;
+            }
         }
         let mut x = self.draw(round, 4) % total;
         for (i, w) in weights.iter().enumerate() {
@@ -157,6 +157,18 @@ impl LeaderElection {
         if proposer != elected {
             outcomes.push((proposer, true));
         }
+        // Everyone who signed the QC is alive and voting: a good outcome each, so that a
+        // validator wrongly blamed (a round lost at startup, or to the network) is eligible
+        // again within about `window` blocks instead of `window` of its own elections, and
+        // the rounds do not pile onto the few left eligible.
+        outcomes.extend(
+            block
+                .justify
+                .signers
+                .iter()
+                .filter(|&v| v != elected && v != proposer)
+                .map(|v| (v, true)),
+        );
         self.push(outcomes);
     }
 
