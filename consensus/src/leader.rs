@@ -15,7 +15,7 @@ pub enum LeaderPolicy {
     /// signed nothing), as the committed chain shows them (liveness only; C-5). The
     /// consensus [`Config`](crate::Config) default.
     Reputation {
-        /// How many recent elections per validator are remembered.
+        /// How many recent outcomes per validator are remembered.
         window: usize,
         /// Failures within the window that get a validator skipped.
         failures: usize,
