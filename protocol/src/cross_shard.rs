@@ -156,6 +156,45 @@ pub enum MessageBody {
 }
 
 impl MessageBody {
+    /// What the source escrowed for a request when it was sent (CS-5): its value plus all
+    /// prepaid gas (a call's callback gas included). Zero for a response, whose refund never
+    /// sat in escrow.
+    pub fn escrow(&self) -> U256 {
+        let prepaid = |value: &U256, gas: u64, price: &U256| {
+            value.saturating_add(U256::from(gas).saturating_mul(*price))
+        };
+        match self {
+            Self::Transfer { value, .. } => *value,
+            Self::Call {
+                value,
+                gas_limit,
+                gas_price,
+                callback,
+                ..
+            } => prepaid(
+                value,
+                gas_limit.saturating_add(callback.map_or(0, |c| c.gas_limit)),
+                gas_price,
+            ),
+            Self::Create {
+                value,
+                gas_limit,
+                gas_price,
+                ..
+            } => prepaid(value, *gas_limit, gas_price),
+            Self::Response { .. } => U256::ZERO,
+        }
+    }
+
+    /// The value this message carries while in flight (CS-I3): a request's escrow, which
+    /// the destination mints, or a response's refund (CS-11).
+    pub fn value_in_flight(&self) -> U256 {
+        match self {
+            Self::Response { refund, .. } => *refund,
+            _ => self.escrow(),
+        }
+    }
+
     /// For a `Create`, the address Ethereum derives from it: `create(from, nonce)`, or with a
     /// salt `create2(from, salt, keccak256(initcode))`. `None` for other messages.
     pub fn create_address(&self) -> Option<Address> {

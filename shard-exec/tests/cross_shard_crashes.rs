@@ -263,26 +263,7 @@ fn lanes() -> Vec<LaneId> {
 
 /// Value a message carries while in flight (CS-5 escrow, CS-11 refund).
 fn value_of(m: &CrossShardMessage) -> U256 {
-    match &m.body {
-        MessageBody::Transfer { value, .. } => *value,
-        MessageBody::Call {
-            value,
-            gas_limit,
-            gas_price,
-            callback,
-            ..
-        } => {
-            let gas = gas_limit + callback.map_or(0, |c| c.gas_limit);
-            value + U256::from(gas) * gas_price
-        }
-        MessageBody::Create {
-            value,
-            gas_limit,
-            gas_price,
-            ..
-        } => value + U256::from(*gas_limit) * gas_price,
-        MessageBody::Response { refund, .. } => *refund,
-    }
+    m.body.value_in_flight()
 }
 
 impl Net {

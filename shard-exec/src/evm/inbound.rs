@@ -611,27 +611,7 @@ fn settle(
 
 /// What a send moved into `CROSS_SHARD` (CS-5); responses carry refunds that never sat there.
 fn escrow_of(e: &Emission) -> U256 {
-    match &e.body {
-        MessageBody::Transfer { value, .. } => *value,
-        MessageBody::Call {
-            value,
-            gas_limit,
-            gas_price,
-            callback,
-            ..
-        } => {
-            *value
-                + U256::from(gas_limit.saturating_add(callback.map_or(0, |c| c.gas_limit)))
-                    * gas_price
-        }
-        MessageBody::Create {
-            value,
-            gas_limit,
-            gas_price,
-            ..
-        } => *value + U256::from(*gas_limit) * gas_price,
-        MessageBody::Response { .. } => U256::ZERO,
-    }
+    e.body.escrow()
 }
 
 /// Closes the block: sequences its sends (CS-2), opens their calls, removes the escrow from

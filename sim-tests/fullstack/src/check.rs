@@ -133,17 +133,7 @@ impl Lanes {
         shards: u16,
         hosts: &BTreeMap<HostId, (G, Held)>,
     ) -> Result<(), String> {
-        let lanes: Vec<LaneId> = (0..shards)
-            .flat_map(|s| {
-                (0..shards).filter(move |d| *d != s).flat_map(move |d| {
-                    [LaneClass::Request, LaneClass::Response].map(|class| LaneId {
-                        source: ShardId(s),
-                        destination: ShardId(d),
-                        class,
-                    })
-                })
-            })
-            .collect();
+        let lanes = flight::lanes(shards);
         let read = |state: &MemoryStore, slot: U256| -> u64 {
             system_slot(state, slot).try_into().unwrap_or(u64::MAX)
         };

@@ -52,26 +52,7 @@ pub struct Flight {
 /// Value a message carries while in flight: what the source escrowed (CS-5) and the
 /// destination mints, or a response's refund (CS-11).
 pub fn value_of(m: &CrossShardMessage) -> U256 {
-    match &m.body {
-        MessageBody::Transfer { value, .. } => *value,
-        MessageBody::Call {
-            value,
-            gas_limit,
-            gas_price,
-            callback,
-            ..
-        } => {
-            let gas = gas_limit.saturating_add(callback.map_or(0, |c| c.gas_limit));
-            value.saturating_add(U256::from(gas).saturating_mul(*gas_price))
-        }
-        MessageBody::Create {
-            value,
-            gas_limit,
-            gas_price,
-            ..
-        } => value.saturating_add(U256::from(*gas_limit).saturating_mul(*gas_price)),
-        MessageBody::Response { refund, .. } => *refund,
-    }
+    m.body.value_in_flight()
 }
 
 /// Every lane between `shards` shards.
