@@ -7,12 +7,14 @@ use shardnet_protocol::{Block, Committee, Round, ValidatorIndex};
 /// How leaders are chosen.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum LeaderPolicy {
-    /// Stake-weighted pseudo-random choice per round.
+    /// A stake-weighted schedule: each member leads in proportion to its stake, its rounds
+    /// spread evenly over a cycle in a seeded order (C-5).
     #[default]
     StakeWeighted,
-    /// Stake-weighted, but skipping validators with `failures` bad outcomes among their last
+    /// The schedule, but skipping validators with `failures` bad outcomes among their last
     /// `window` (rounds they led that failed, or drawn rounds a substitute led while they
-    /// signed nothing), as the committed chain shows them (liveness only; C-5). The
+    /// signed nothing), as the committed chain shows them, their rounds going to stake-weighted
+    /// draws among the others (liveness only; C-5). The
     /// consensus [`Config`](crate::Config) default.
     Reputation {
         /// How many recent outcomes per validator are remembered.
@@ -22,6 +24,10 @@ pub enum LeaderPolicy {
     },
 }
 
+/// Slots per member in one cycle of the schedule: a member's share of the cycle is its share
+/// of the stake to within `1 / (2 * SLOTS_PER_MEMBER)` of an equal share.
+const SLOTS_PER_MEMBER: usize = 16;
+
 /// Deterministic leader election for one committee.
 #[derive(Clone, Debug)]
 pub struct LeaderElection {
@@ -29,6 +35,11 @@ pub struct LeaderElection {
     cumulative: Vec<u64>,
     total: u64,
     seed: [u8; 32],
+    /// One cycle of scheduled leaders (C-5): each member's rounds, in proportion to its stake,
+    /// spread evenly over the cycle.
+    schedule: Vec<ValidatorIndex>,
+    /// Where round 0 falls in `schedule`.
+    offset: u64,
     /// Per validator, outcomes of its recent elected rounds (true = produced a committed block).
     history: BTreeMap<ValidatorIndex, Vec<bool>>,
 }
@@ -51,29 +62,35 @@ impl LeaderElection {
         h.update(&ctx.chain_id.0.to_le_bytes());
         h.update(&ctx.shard.0.to_le_bytes());
         h.update(&ctx.epoch.0.to_le_bytes());
+        let seed = *h.finalize().as_bytes();
+        let stakes: Vec<u64> = committee.members().iter().map(|m| m.stake.0).collect();
+        let schedule = schedule(&stakes, &seed);
+        let offset = draw(&seed, u64::MAX, 0) % (schedule.len().max(1) as u64);
         Self {
             policy,
             cumulative,
             total: acc.max(1),
-            seed: *h.finalize().as_bytes(),
+            seed,
+            schedule,
+            offset,
             history: BTreeMap::new(),
         }
     }
 
-    /// The stake-weighted choice for `round`, before reputation.
+    /// The scheduled leader of `round`, before reputation.
     pub fn elected(&self, round: Round) -> ValidatorIndex {
-        self.pick(round, 0)
+        if self.schedule.is_empty() {
+            return ValidatorIndex(0);
+        }
+        let slot = round.0.wrapping_add(self.offset) % self.schedule.len() as u64;
+        self.schedule[slot as usize]
     }
 
     fn draw(&self, round: Round, attempt: u32) -> u64 {
-        let mut h = blake3::Hasher::new_keyed(&self.seed);
-        h.update(&round.0.to_le_bytes());
-        h.update(&attempt.to_le_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&h.finalize().as_bytes()[..8]);
-        u64::from_le_bytes(first)
+        draw(&self.seed, round.0, attempt)
     }
 
+    /// A stake-weighted pseudo-random choice (reputation's substitutes).
     fn pick(&self, round: Round, attempt: u32) -> ValidatorIndex {
         let x = self.draw(round, attempt) % self.total;
         let i = self.cumulative.partition_point(|&c| c <= x);
@@ -107,13 +124,15 @@ impl LeaderElection {
         // that some of them are honest. With less (honest validators wrongly blamed, say for
         // rounds lost at startup or under load), skipping would pile every round onto a few
         // validators that may all be Byzantine or about to fail: the plain draw is safer.
-        if total.saturating_mul(3) <= self.total {
-            return self.pick(round, 0);
+        let scheduled = self.elected(round);
+        if total.saturating_mul(3) <= self.total || eligible(scheduled) {
+            return scheduled;
         }
-        // Re-draw a few times (attempt 1, 2, 3), so that who leads stays the plain
-        // stake-weighted choice for everyone not skipped; then a stake-weighted choice among
-        // the eligible only (attempt 4), so a round never goes to a skipped validator.
-        for attempt in 0..4 {
+        // A skipped validator's round goes to a stake-weighted draw (attempt 1, 2, 3), so that
+        // its rounds are shared by stake rather than piled onto its neighbour in the schedule;
+        // then to a stake-weighted choice among the eligible only (attempt 4), so a round never
+        // goes to a skipped validator.
+        for attempt in 1..4 {
             let candidate = self.pick(round, attempt);
             if eligible(candidate) {
                 return candidate;
@@ -126,7 +145,7 @@ impl LeaderElection {
             }
             x -= w;
         }
-        self.pick(round, 0)
+        scheduled
     }
 
     /// Feeds one committed block: the rounds between its parent's (the round its QC
@@ -198,4 +217,72 @@ impl LeaderElection {
             }
         }
     }
+}
+
+fn draw(seed: &[u8; 32], round: u64, attempt: u32) -> u64 {
+    let mut h = blake3::Hasher::new_keyed(seed);
+    h.update(&round.to_le_bytes());
+    h.update(&attempt.to_le_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// One cycle of `SLOTS_PER_MEMBER × n` leader slots (C-5).
+///
+/// Why a schedule and not a draw per round: votes go to the next round's leader (S-6), so a
+/// down leader also fails the round before its own, and a 2-chain commit needs three live
+/// leaders in a row. Independent draws bunch a down validator's rounds (a quarter of the
+/// rounds in a committee of four), leaving stretches with no three live leaders in a row: no
+/// commit, so reputation, which learns from commits, cannot skip it. Spreading each member's
+/// rounds evenly over the cycle gives every gap between them the length its stake implies.
+///
+/// Slots are shared by stake with the largest-remainder method (ties to the lower index), so
+/// splitting stake over several keys buys no extra rounds beyond rounding. The members are
+/// put in a seeded order; member `i`, at position `p` in it and with `s` slots, takes its
+/// `k`-th slot at time `(k + p / n) / s` of the cycle, and slots are ordered by time (ties by
+/// position). With equal stakes the cycle is a seeded rotation. The phases `p / n` are
+/// staggered because aligned ones bunch slots at the cycle's ends: with equal phases a
+/// member whose slots are slightly denser than the others' led twice within four rounds.
+fn schedule(stakes: &[u64], seed: &[u8; 32]) -> Vec<ValidatorIndex> {
+    let n = stakes.len();
+    let total: u128 = stakes.iter().map(|&s| u128::from(s)).sum();
+    if n == 0 || total == 0 {
+        return Vec::new();
+    }
+    let len = (n * SLOTS_PER_MEMBER) as u128;
+    let mut slots: Vec<u128> = stakes
+        .iter()
+        .map(|&s| u128::from(s) * len / total)
+        .collect();
+    let assigned: u128 = slots.iter().sum();
+    let mut by_remainder: Vec<usize> = (0..n).collect();
+    by_remainder.sort_by_key(|&i| std::cmp::Reverse(u128::from(stakes[i]) * len % total));
+    for &i in by_remainder.iter().take((len - assigned) as usize) {
+        slots[i] += 1;
+    }
+    // Seeded order of the members: ties go to the earlier, and member `i`'s phase is its
+    // position `pos[i]` in it, `pos[i] / n` of a slot.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| (draw(seed, i as u64, u32::MAX), i));
+    let mut pos = vec![0u128; n];
+    for (p, &i) in order.iter().enumerate() {
+        pos[i] = p as u128;
+    }
+    let n128 = n as u128;
+    // Slot `k` of member `i` (with `s` slots) at time `(k + pos[i] / n) / s` of the cycle,
+    // kept as (numerator k·n + pos[i], denominator n·s, member).
+    let mut times: Vec<(u128, u128, usize)> = slots
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &s)| {
+            let phase = pos[i];
+            (0..s).map(move |k| (k * n128 + phase, n128 * s, i))
+        })
+        .collect();
+    times.sort_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)).then(pos[a.2].cmp(&pos[b.2])));
+    times
+        .into_iter()
+        .map(|(_, _, i)| ValidatorIndex(i as u16))
+        .collect()
 }
