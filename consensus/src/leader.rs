@@ -42,6 +42,10 @@ pub struct LeaderElection {
     offset: u64,
     /// Per validator, outcomes of its recent elected rounds (true = produced a committed block).
     history: BTreeMap<ValidatorIndex, Vec<bool>>,
+    /// Per member, whether reputation skips it; kept in step with `history` by `push`.
+    skipped: Vec<bool>,
+    /// Stake of the members not skipped.
+    eligible_stake: u64,
 }
 
 impl LeaderElection {
@@ -74,6 +78,8 @@ impl LeaderElection {
             schedule,
             offset,
             history: BTreeMap::new(),
+            skipped: vec![false; stakes.len()],
+            eligible_stake: acc,
         }
     }
 
@@ -99,33 +105,15 @@ impl LeaderElection {
 
     /// The leader of `round` under the policy.
     pub fn leader(&self, round: Round) -> ValidatorIndex {
-        let LeaderPolicy::Reputation { failures, .. } = self.policy else {
-            return self.elected(round);
-        };
-        let eligible = |v: ValidatorIndex| {
-            self.history
-                .get(&v)
-                .map_or(0, |h| h.iter().filter(|ok| !**ok).count())
-                < failures
-        };
-        let weights: Vec<u64> = (0..self.cumulative.len())
-            .map(|i| {
-                let v = ValidatorIndex(i as u16);
-                let below = if i == 0 { 0 } else { self.cumulative[i - 1] };
-                if eligible(v) {
-                    self.cumulative[i] - below
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let total: u64 = weights.iter().sum();
+        let scheduled = self.elected(round);
+        if !matches!(self.policy, LeaderPolicy::Reputation { .. }) {
+            return scheduled;
+        }
         // Reputation only applies while the eligible hold more than a third of the stake, so
         // that some of them are honest. With less (honest validators wrongly blamed, say for
         // rounds lost at startup or under load), skipping would pile every round onto a few
-        // validators that may all be Byzantine or about to fail: the plain draw is safer.
-        let scheduled = self.elected(round);
-        if total.saturating_mul(3) <= self.total || eligible(scheduled) {
+        // validators that may all be Byzantine or about to fail: the schedule is safer.
+        if self.eligible_stake.saturating_mul(3) <= self.total || self.eligible(scheduled) {
             return scheduled;
         }
         // A skipped validator's round goes to a stake-weighted draw (attempt 1, 2, 3), so that
@@ -134,18 +122,29 @@ impl LeaderElection {
         // goes to a skipped validator.
         for attempt in 1..4 {
             let candidate = self.pick(round, attempt);
-            if eligible(candidate) {
+            if self.eligible(candidate) {
                 return candidate;
             }
         }
-        let mut x = self.draw(round, 4) % total;
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return ValidatorIndex(i as u16);
+        let mut x = self.draw(round, 4) % self.eligible_stake.max(1);
+        let mut below = 0;
+        for (i, &upto) in self.cumulative.iter().enumerate() {
+            let v = ValidatorIndex(i as u16);
+            let stake = upto - below;
+            below = upto;
+            if !self.eligible(v) {
+                continue;
             }
-            x -= w;
+            if x < stake {
+                return v;
+            }
+            x -= stake;
         }
         scheduled
+    }
+
+    fn eligible(&self, v: ValidatorIndex) -> bool {
+        !self.skipped.get(v.as_usize()).copied().unwrap_or(false)
     }
 
     /// Feeds one committed block: the rounds between its parent's (the round its QC
@@ -206,7 +205,7 @@ impl LeaderElection {
     }
 
     fn push(&mut self, outcomes: Vec<(ValidatorIndex, bool)>) {
-        let LeaderPolicy::Reputation { window, .. } = self.policy else {
+        let LeaderPolicy::Reputation { window, failures } = self.policy else {
             return;
         };
         for (v, ok) in outcomes {
@@ -215,6 +214,18 @@ impl LeaderElection {
             if h.len() > window {
                 h.remove(0);
             }
+            let skip = h.iter().filter(|ok| !**ok).count() >= failures;
+            if let Some(s) = self.skipped.get_mut(v.as_usize()) {
+                *s = skip;
+            }
+        }
+        let mut below = 0;
+        self.eligible_stake = 0;
+        for (&upto, &skipped) in self.cumulative.iter().zip(&self.skipped) {
+            if !skipped {
+                self.eligible_stake += upto - below;
+            }
+            below = upto;
         }
     }
 }
