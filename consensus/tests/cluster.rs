@@ -12,8 +12,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use shardnet_consensus::{Config, ConsensusMessage};
-use shardnet_protocol::{Round, ValidatorIndex};
+use shardnet_consensus::{Config, ConsensusMessage, Input, Output};
+use shardnet_protocol::{Block, Round, ValidatorIndex};
 
 /// No faults, no evidence: everybody was honest.
 fn assert_quiet(c: &Cluster) {
@@ -237,6 +237,42 @@ fn missed_proposals_are_fetched_by_ancestor_sync() {
         "the others carried on: {:?}",
         c.tc_rounds()
     );
+}
+
+/// B-3: the missing block is asked of the peer whose proposal carried its QC first (it
+/// extended the block, so it has it if honest), not of the QC's lowest-index signer, which
+/// may be unable or unwilling to answer (a Byzantine signer, a twin that never saw it) and
+/// would cost every fetch a retry.
+#[test]
+fn ancestor_sync_asks_the_peer_that_showed_the_qc_first() {
+    let c = committee(&[1, 1, 1, 1]);
+    let mut core = fresh_core(&c, 3, test_config());
+    core.start(0);
+    drain(&mut core);
+    // A round led by neither validator 0 (the lowest-index signer) nor 3 (this core), so that
+    // the order of the first request shows which rule picked it.
+    let r = (2..50)
+        .find(|&r| ![vi(0), vi(3)].contains(&core.leader(Round(r))))
+        .unwrap();
+    let g = Block::clone(&genesis(&c));
+    let missing = child(&g, r - 1, qc(&c, &g), core.leader(Round(r - 1)));
+    let leader = core.leader(Round(r));
+    let b = child(&missing, r, qc_by(&c, &[0, 1, 2], &missing), leader);
+    core.handle(
+        0,
+        Input::Message {
+            from: leader,
+            message: msg_proposal(propose(&c, leader.as_usize(), b, None)),
+        },
+    );
+    let first_request = drain(&mut core).into_iter().find_map(|o| match o {
+        Output::Send {
+            to,
+            message: ConsensusMessage::BlockRequest { hash, .. },
+        } => Some((to, hash)),
+        _ => None,
+    });
+    assert_eq!(first_request, Some((leader, missing.hash())));
 }
 
 /// Starts validator 3 once the others committed `behind` blocks; it must reach the same

@@ -312,7 +312,7 @@ impl Core {
         }
         let qc = self.high_qc.clone();
         if !self.tree.contains(&qc.block()) {
-            self.request_missing(now_ms, &qc);
+            self.request_missing(now_ms, &qc, None);
         }
     }
 

@@ -132,7 +132,7 @@ impl Core {
     }
 
     pub(super) fn on_timeout_verified(&mut self, now_ms: u64, t: Timeout) {
-        self.process_qc(now_ms, t.high_qc.clone()); // P-4
+        self.process_qc(now_ms, t.high_qc.clone(), Some(t.signer)); // P-4
         let round = t.round;
         let progress = self.timeouts.add(&self.committee, t);
         if let Some(tc) = progress.cert {
@@ -161,7 +161,7 @@ impl Core {
             if let Err(e) = self.verify_qc(qc) {
                 return self.fault(from, Fault::InvalidCert(e));
             }
-            self.process_qc(now_ms, qc.clone());
+            self.process_qc(now_ms, qc.clone(), Some(from));
         }
         if let Some(tc) = tc
             && tc.round >= self.round
@@ -173,8 +173,13 @@ impl Core {
         }
     }
 
-    /// C-3, C-4, C-7 for a verified QC.
-    pub(super) fn process_qc(&mut self, now_ms: u64, qc: QuorumCert) {
+    /// C-3, C-4, C-7 for a verified QC, shown to us by `shown_by` (if it came from a peer).
+    pub(super) fn process_qc(
+        &mut self,
+        now_ms: u64,
+        qc: QuorumCert,
+        shown_by: Option<ValidatorIndex>,
+    ) {
         if qc.round() > self.high_qc.round() {
             self.high_qc = qc.clone();
         }
@@ -182,7 +187,7 @@ impl Core {
         if self.tree.contains(&qc.block()) {
             self.try_commit(&qc);
         } else if qc.data.height > self.tree.committed_height() {
-            self.request_missing(now_ms, &qc);
+            self.request_missing(now_ms, &qc, shown_by);
         }
         if qc.round() >= self.round {
             self.enter_round(now_ms, qc.round().next(), false);

@@ -159,7 +159,7 @@ impl Core {
             return self.fault(from, Fault::InvalidCert(e));
         }
         // P-4: certificates first, so a lagging validator catches up to the proposal's round.
-        self.process_qc(now_ms, p.block.justify.clone());
+        self.process_qc(now_ms, p.block.justify.clone(), Some(from));
         if let Some(tc) = p.tc.clone() {
             self.process_tc(now_ms, tc);
         }
@@ -273,7 +273,7 @@ impl Core {
         }
         match self.votes.add(&self.committee, vote) {
             VoteOutcome::Pending => {}
-            VoteOutcome::Quorum(qc) => self.process_qc(now_ms, qc),
+            VoteOutcome::Quorum(qc) => self.process_qc(now_ms, qc, None),
             VoteOutcome::Equivocation(ev) => self.evidence(*ev),
         }
     }

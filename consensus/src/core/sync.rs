@@ -37,13 +37,24 @@ impl SyncState {
 }
 
 impl Core {
-    /// B-3 / B-4: fetch the block certified by `qc`, or catch up if it is far ahead.
-    pub(super) fn request_missing(&mut self, now_ms: u64, qc: &QuorumCert) {
+    /// B-3 / B-4: fetch the block certified by `qc`, or catch up if it is far ahead. The peer
+    /// that showed us `qc` (`shown_by`: a proposer that extended the block, a peer whose
+    /// timeout or sync answer carried the QC) is asked first, since it has the block if it is
+    /// honest; then the QC's signers, then everyone else. Asking the signers in index order
+    /// first would let one signer that cannot or will not answer (a Byzantine one, or a twin
+    /// that never saw the block) cost every fetch `sync_retry_ms`.
+    pub(super) fn request_missing(
+        &mut self,
+        now_ms: u64,
+        qc: &QuorumCert,
+        shown_by: Option<ValidatorIndex>,
+    ) {
         let committed = self.tree.committed_height();
         let gap = qc.data.height.0.saturating_sub(committed.0);
-        let mut peers: Vec<ValidatorIndex> = qc
-            .signers
-            .iter()
+        let mut peers: Vec<ValidatorIndex> = shown_by
+            .into_iter()
+            .filter(|i| i.as_usize() < self.committee.len())
+            .chain(qc.signers.iter().filter(|i| Some(*i) != shown_by))
             .filter(|i| Some(*i) != self.index())
             .collect();
         let others: Vec<ValidatorIndex> = (0..self.committee.len() as u16)
@@ -196,7 +207,7 @@ impl Core {
             let hash = block.hash();
             match self.tree.insert(Arc::new(block)) {
                 Ok(()) => {
-                    self.process_qc(now_ms, justify);
+                    self.process_qc(now_ms, justify, Some(from));
                     self.on_block_inserted(now_ms, hash);
                 }
                 Err(TreeError::UnknownParent) => {
@@ -282,7 +293,7 @@ impl Core {
         }
         let progressed = last_qc.is_some();
         if let Some(qc) = last_qc {
-            self.process_qc(now_ms, qc);
+            self.process_qc(now_ms, qc, Some(from));
         }
         if let Some(fault) = fault {
             // Keep the catch-up pending: its retry asks another peer.
@@ -291,7 +302,7 @@ impl Core {
         self.sync.catch_up = None;
         if progressed && full {
             let qc = self.high_qc.clone();
-            self.request_missing(now_ms, &qc);
+            self.request_missing(now_ms, &qc, Some(from));
         }
     }
 }
