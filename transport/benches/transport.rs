@@ -171,7 +171,7 @@ async fn transport_throughput(
         while left > 0 {
             let n = left.min(burst);
             let frames: Vec<Bytes> = (0..n).map(|_| frame.clone()).collect();
-            na.send_many_wait(&to, class, &frames).await.unwrap();
+            na.send_many_wait(&to, class, frames).await.unwrap();
             left -= n;
         }
     }

@@ -35,11 +35,11 @@ pub trait Sender: Clone + Send + Sync + 'static {
         &self,
         to: &PublicKey,
         class: Class,
-        frames: &[Bytes],
+        frames: Vec<Bytes>,
     ) -> Result<(), TransportError> {
         frames
-            .iter()
-            .try_for_each(|frame| self.send(to, class, frame.clone()))
+            .into_iter()
+            .try_for_each(|frame| self.send(to, class, frame))
     }
 
     /// Queues `frame` for every registered peer except ourselves and blocked peers; returns

@@ -546,12 +546,12 @@ impl Network {
         &self,
         to: &PublicKey,
         class: Class,
-        frames: &[Bytes],
+        mut frames: Vec<Bytes>,
     ) -> Result<(), TransportError> {
         let shared = self.shared();
-        let (valid, invalid) = checked_prefix(frames, shared.config.max_frame_bytes);
-        if !valid.is_empty() {
-            let mut entries = Entry::burst(valid, shared.config.queue(class));
+        let invalid = checked_prefix(&mut frames, shared.config.max_frame_bytes);
+        if !frames.is_empty() {
+            let mut entries = Entry::burst(frames, shared.config.queue(class));
             self.with_registered(to, |peer| {
                 peer.queues
                     .push_many(class, &mut entries, &shared.clock, true)
@@ -683,12 +683,12 @@ impl Sender for Network {
         &self,
         to: &PublicKey,
         class: Class,
-        frames: &[Bytes],
+        mut frames: Vec<Bytes>,
     ) -> Result<(), TransportError> {
         let shared = self.shared();
-        let (valid, invalid) = checked_prefix(frames, shared.config.max_frame_bytes);
-        if !valid.is_empty() {
-            let mut entries = Entry::burst(valid, shared.config.queue(class));
+        let invalid = checked_prefix(&mut frames, shared.config.max_frame_bytes);
+        if !frames.is_empty() {
+            let mut entries = Entry::burst(frames, shared.config.queue(class));
             let pushed = self.with_registered(to, |peer| {
                 peer.queues
                     .push_many(class, &mut entries, &shared.clock, false)
@@ -777,15 +777,15 @@ impl Receiver for Inbox {
     }
 }
 
-/// The frames before the first one that breaks T-2.2/T-2.3 for sending, and that one's
-/// error: what a batch send queues, and what it then returns.
-fn checked_prefix(frames: &[Bytes], max: usize) -> (&[Bytes], Option<TransportError>) {
-    for (i, frame) in frames.iter().enumerate() {
-        if let Err(e) = check_outgoing(frame, max) {
-            return (&frames[..i], Some(e));
-        }
-    }
-    (frames, None)
+/// Cuts `frames` before the first one that breaks T-2.2/T-2.3 for sending, and returns that
+/// one's error: a batch send queues what is left, then returns the error.
+fn checked_prefix(frames: &mut Vec<Bytes>, max: usize) -> Option<TransportError> {
+    let (i, error) = frames
+        .iter()
+        .enumerate()
+        .find_map(|(i, frame)| check_outgoing(frame, max).err().map(|e| (i, e)))?;
+    frames.truncate(i);
+    Some(error)
 }
 
 /// Advances the clock that stamps queued frames every [`QUEUE_CLOCK_TICK`] (T-4.2), until

@@ -96,14 +96,15 @@ impl Entry {
     /// `SEND_RUN_FRAMES` frames and `SEND_RUN_BYTES` bytes (never more than the queue
     /// holds); a run larger than `COALESCE_FRAME_BYTES` is copied into one buffer, which the
     /// writer then hands to the stream without another copy. Every other frame stays a
-    /// reference to the caller's buffer (the writer copies small ones anyway). The copy is
-    /// made here, on the caller's thread, before any lock is taken.
-    pub(crate) fn burst(frames: &[Bytes], limits: &QueueLimits) -> VecDeque<Self> {
+    /// reference to the caller's buffer, moved into the queue (the writer copies small ones
+    /// anyway). The copy is made here, on the caller's thread, before any lock is taken.
+    pub(crate) fn burst(frames: Vec<Bytes>, limits: &QueueLimits) -> VecDeque<Self> {
         let max_frames = SEND_RUN_FRAMES.min(limits.frames).max(1);
         let max_bytes = SEND_RUN_BYTES.min(limits.bytes);
-        let mut out = VecDeque::new();
-        let mut rest = frames;
-        while !rest.is_empty() {
+        let mut out = VecDeque::with_capacity(frames.len());
+        let mut it = frames.into_iter();
+        while !it.as_slice().is_empty() {
+            let rest = it.as_slice();
             let mut n = 0;
             let (mut framed, mut bodies) = (0, 0);
             for f in rest.iter().take(max_frames) {
@@ -117,24 +118,22 @@ impl Entry {
                 bodies += f.len();
             }
             if n <= 1 || framed <= COALESCE_FRAME_BYTES {
-                let n = n.max(1);
-                out.extend(rest[..n].iter().cloned().map(Self::Frame));
-                rest = &rest[n..];
+                // Moved, not copied: the writer frames them.
+                out.extend(it.by_ref().take(n.max(1)).map(Self::Frame));
                 continue;
             }
             let mut data = BytesMut::with_capacity(framed);
-            for f in &rest[..n] {
+            for f in it.by_ref().take(n) {
                 // Callers check every frame (`check_outgoing`): the length fits in a u32.
                 let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
                 data.extend_from_slice(&len.to_le_bytes());
-                data.extend_from_slice(f);
+                data.extend_from_slice(&f);
             }
             out.push_back(Self::Run {
                 frames: n,
                 bytes: bodies,
                 data: data.freeze(),
             });
-            rest = &rest[n..];
         }
         out
     }
@@ -464,7 +463,7 @@ mod tests {
         let mut frames = vec![f(1, 10), big.clone(), f(2, 10)];
         frames.extend(small.iter().cloned());
         frames.push(big.clone());
-        let entries = Entry::burst(&frames, &limits_of(1024, 1 << 20));
+        let entries = Entry::burst(frames.clone(), &limits_of(1024, 1 << 20));
         // The lone small frames and the large ones stay references; 600 small frames of 104
         // framed bytes, after the second 10-byte one, make runs of 256 (26,624 bytes), 256 and 89.
         let shape: Vec<(bool, usize)> = entries
@@ -485,10 +484,10 @@ mod tests {
         let batch: Batch = entries.into_iter().map(|e| (Stamp(0), e)).collect();
         assert_eq!(unpack(batch), frames);
         // Bounded by the queue's own frame and byte bounds, and by SEND_RUN_BYTES.
-        let entries = Entry::burst(&small, &limits_of(3, 250));
+        let entries = Entry::burst(small, &limits_of(3, 250));
         assert!(entries.iter().all(|e| e.frames() <= 2 && e.bytes() <= 250));
         let huge: Vec<Bytes> = (0..100).map(|_| f(0, 4000)).collect();
-        let entries = Entry::burst(&huge, &limits_of(1024, 1 << 30));
+        let entries = Entry::burst(huge.clone(), &limits_of(1024, 1 << 30));
         assert!(entries.iter().all(|e| match e {
             Entry::Run { data, .. } => data.len() <= SEND_RUN_BYTES,
             Entry::Frame(_) => true,

@@ -96,8 +96,8 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
             }
         })
         .collect();
-    a.net.send_many(&b.key, Class::Sync, &burst).unwrap();
-    a.net.send_many(&b.key, Class::Sync, &[]).unwrap();
+    a.net.send_many(&b.key, Class::Sync, burst.clone()).unwrap();
+    a.net.send_many(&b.key, Class::Sync, Vec::new()).unwrap();
     for (i, sent) in burst.iter().enumerate() {
         let Inbound::Message { from, class, frame } = next(&mut b.inbox).await else {
             panic!("expected a message");
@@ -112,7 +112,7 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
     for bad in [Bytes::new(), Bytes::from(wrong_version)] {
         let burst = [frame(&(1u8, 0u32)), bad, frame(&(1u8, 1u32))];
         assert!(matches!(
-            a.net.send_many(&b.key, Class::Consensus, &burst),
+            a.net.send_many(&b.key, Class::Consensus, burst.to_vec()),
             Err(TransportError::InvalidFrame(_))
         ));
         let m = next(&mut b.inbox).await;
@@ -120,11 +120,11 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
     }
     assert!(matches!(
         a.net
-            .send_many(&b.key, Class::Consensus, &[frame(&1u8), Bytes::new()][1..]),
+            .send_many(&b.key, Class::Consensus, vec![Bytes::new()]),
         Err(TransportError::InvalidFrame(_))
     ));
     assert!(matches!(
-        a.net.send_many(&a.key, Class::Consensus, &[frame(&1u8)]),
+        a.net.send_many(&a.key, Class::Consensus, vec![frame(&1u8)]),
         Err(TransportError::UnknownPeer(_))
     ));
     // Blocking: b stops hearing from a, still hears from c.
@@ -133,12 +133,12 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
     let _ = a.net.send(&b.key, Class::Consensus, frame(&"from a"));
     let _ = a
         .net
-        .send_many(&b.key, Class::Consensus, &[frame(&"a 1"), frame(&"a 2")]);
+        .send_many(&b.key, Class::Consensus, vec![frame(&"a 1"), frame(&"a 2")]);
     // A peer we block gets none of a burst.
     c.net.block(&a.key, BlockReason::InvalidMessage);
     assert!(matches!(
         c.net
-            .send_many(&a.key, Class::Consensus, &[frame(&"c 1"), frame(&"c 2")]),
+            .send_many(&a.key, Class::Consensus, vec![frame(&"c 1"), frame(&"c 2")]),
         Err(TransportError::Blocked(_))
     ));
     c.net

@@ -632,14 +632,14 @@ async fn bursts_obey_the_queue_bounds_and_arrive_in_order() {
     let pad = vec![0u8; 100];
     let lanes: Vec<Bytes> = (0..300u32).map(|i| frame(&(2u8, i, &pad))).collect();
     assert!(matches!(
-        net_a.send_many(&to, Class::Lanes, &lanes),
+        net_a.send_many(&to, Class::Lanes, lanes),
         Err(TransportError::QueueFull { .. })
     ));
     let queued = net_a.peer_stats(&to).unwrap().queued_frames[2];
     assert!((1..=256).contains(&queued), "{queued} lanes frames queued");
     assert_eq!(net_a.stats().refused_full, 300 - queued as u64);
     let consensus: Vec<Bytes> = (0..3000u32).map(|i| frame(&(0u8, i, &pad))).collect();
-    net_a.send_many(&to, Class::Consensus, &consensus).unwrap();
+    net_a.send_many(&to, Class::Consensus, consensus).unwrap();
     let kept = net_a.peer_stats(&to).unwrap().queued_frames[0];
     assert!((1..=1024).contains(&kept), "{kept} consensus frames kept");
     assert_eq!(net_a.stats().dropped_oldest, 3000 - kept as u64);
@@ -657,7 +657,7 @@ async fn bursts_obey_the_queue_bounds_and_arrive_in_order() {
     .unwrap();
     let burst = [frame(&1u8), frame(&vec![0u8; 200]), frame(&2u8)];
     assert!(matches!(
-        tight.send_many(&to, Class::Sync, &burst),
+        tight.send_many(&to, Class::Sync, burst.to_vec()),
         Err(TransportError::InvalidFrame(_))
     ));
     assert_eq!(tight.peer_stats(&to).unwrap().queued_frames, [0, 1, 0]);
@@ -699,7 +699,7 @@ async fn send_many_wait_delivers_every_burst_in_order() {
         for n in 0..BURSTS {
             let burst: Vec<Bytes> = (0..BURST).map(|i| frame(&(n * BURST + i))).collect();
             net_a
-                .send_many_wait(&b, Class::Consensus, &burst)
+                .send_many_wait(&b, Class::Consensus, burst)
                 .await
                 .unwrap();
         }

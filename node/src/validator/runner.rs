@@ -577,8 +577,8 @@ impl Bursts {
     /// Hands each burst to `net`. Lossy, as consensus and the lane relay tolerate: a peer
     /// that is down, blocked or has a full queue misses what `send_many` refuses.
     fn flush(self, net: &impl Sender) {
-        for (to, class, frames) in &self.bursts {
-            let _ = net.send_many(to, *class, frames);
+        for (to, class, frames) in self.bursts {
+            let _ = net.send_many(&to, class, frames);
         }
     }
 }
