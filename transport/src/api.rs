@@ -29,8 +29,10 @@ pub trait Sender: Clone + Send + Sync + 'static {
     /// `send` checks it (T-2.2, T-2.3); a blocked or unknown peer gets none of them.
     ///
     /// For a burst of messages to one peer: the QUIC network queues them under one lock
-    /// and wakes the peer's writer at most once (T-4.6). The default implementation loops
-    /// over `send`.
+    /// and wakes the peer's writer at most once (T-4.6). It queues consecutive small frames
+    /// in runs, each kept, refused or dropped as a whole, so a full queue may refuse (or,
+    /// for consensus, drop) a few frames more than single sends would. The default
+    /// implementation loops over `send`.
     fn send_many(
         &self,
         to: &PublicKey,

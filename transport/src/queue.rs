@@ -462,7 +462,7 @@ mod tests {
         let small: Vec<Bytes> = (0..600).map(|i| f(i as u8, 100)).collect();
         let mut frames = vec![f(1, 10), big.clone(), f(2, 10)];
         frames.extend(small.iter().cloned());
-        frames.push(big.clone());
+        frames.push(big);
         let entries = Entry::burst(frames.clone(), &limits_of(1024, 1 << 20));
         // The lone small frames and the large ones stay references; 600 small frames of 104
         // framed bytes, after the second 10-byte one, make runs of 256 (26,624 bytes), 256 and 89.

@@ -622,3 +622,50 @@ impl<F: SafetyStore> SafetyStore for SendFirst<'_, F> {
         self.store.prune_blocks(committed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use shardnet_protocol::SecretKey;
+    use shardnet_transport::memory::MemoryNetwork;
+
+    /// Frames gathered for several peers leave as one burst per (peer, class), each in the
+    /// order it was added, whatever the interleaving across peers and classes.
+    #[tokio::test]
+    async fn bursts_keep_the_order_of_each_peer_and_class() {
+        let keys: Vec<PublicKey> = (1..=3u8)
+            .map(|i| SecretKey::from_bytes(&[i; 32]).public_key())
+            .collect();
+        let hub = MemoryNetwork::new();
+        let (net, _own) = hub.join(keys[0]);
+        let (_b, mut inbox_b) = hub.join(keys[1]);
+        let (_c, mut inbox_c) = hub.join(keys[2]);
+        let mut bursts = Bursts::default();
+        for i in 0..20u32 {
+            let to = &keys[1 + (i % 2) as usize];
+            let class = if i % 3 == 0 {
+                Class::Sync
+            } else {
+                Class::Consensus
+            };
+            bursts.add(to, class, Bytes::from(encode(&i)));
+        }
+        bursts.flush(&net);
+        for (inbox, parity) in [(&mut inbox_b, 0), (&mut inbox_c, 1)] {
+            let mut got = [Vec::new(), Vec::new()];
+            for _ in 0..10 {
+                let m = inbox.recv().await.expect("frame");
+                let i: u32 = decode(m.frame()).unwrap();
+                got[usize::from(m.class() == Class::Sync)].push(i);
+            }
+            let want = |sync: bool| -> Vec<u32> {
+                (0..20u32)
+                    .filter(|i| i % 2 == parity && (i % 3 == 0) == sync)
+                    .collect()
+            };
+            assert_eq!(got, [want(false), want(true)]);
+        }
+    }
+}
