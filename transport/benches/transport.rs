@@ -2,7 +2,8 @@
 //! quinn (same TLS identities and QUIC settings, no transport machinery) in the same run.
 //!
 //! `cargo bench -p shardnet-transport --bench transport` prints a Markdown table.
-//! `BENCH_PROFILE_VOTES=1` runs only the transport's vote workload (for `perf record`);
+//! `BENCH_PROFILE_VOTES=1` runs only the transport's vote workload (for `perf record`),
+//! `BENCH_PROFILE_VOTES=burst:N` the same through `send_many_wait` in bursts of N votes;
 //! `BENCH_PROFILE_VOTES=baseline` only plain quinn's, `BENCH_PROFILE_VOTES=baseline-unbatched`
 //! plain quinn writing each vote on its own (one stream write per frame, as a sender that
 //! wrote straight into the stream would).
@@ -35,6 +36,9 @@ const PINGS: usize = 2_000;
 const WARMUP_PINGS: usize = 200;
 const RUNS: usize = 3;
 const BATCH: usize = 256;
+/// Burst sizes for `send_many_wait`: a few messages to one peer (what one consensus step
+/// hands over), and the baseline's own batch.
+const BURSTS: [usize; 2] = [4, BATCH];
 
 /// On-CPU time of every thread of this process so far (Linux `schedstat`, nanoseconds);
 /// `None` where it is not available.
@@ -138,10 +142,15 @@ async fn pair(
     (na, nb)
 }
 
+/// The transport: `count` frames from one network to the other. With `burst` 1 each frame is
+/// one `send_wait`, as a node sends one message; with more, the producer hands bursts of
+/// `burst` frames to `send_many_wait`, as a node hands over what one step of its core
+/// produced for one peer (a new `Vec` of frame references per burst, as the node builds).
 async fn transport_throughput(
     size: usize,
     count: usize,
     class: Class,
+    burst: usize,
     config: impl Fn(u64) -> Config,
 ) -> Timing {
     let ((na, _ia), (nb, mut ib)) = pair(config).await;
@@ -153,8 +162,18 @@ async fn transport_throughput(
             ib.recv().await.unwrap();
         }
     });
-    for _ in 0..count {
-        na.send_wait(&to, class, frame.clone()).await.unwrap();
+    if burst <= 1 {
+        for _ in 0..count {
+            na.send_wait(&to, class, frame.clone()).await.unwrap();
+        }
+    } else {
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(burst);
+            let frames: Vec<Bytes> = (0..n).map(|_| frame.clone()).collect();
+            na.send_many_wait(&to, class, frames).await.unwrap();
+            left -= n;
+        }
     }
     receiver.await.unwrap();
     let elapsed = start.stop();
@@ -346,9 +365,19 @@ fn main() {
                 let t = match which.as_str() {
                     "baseline" => baseline_throughput(VOTE_BYTES, VOTES, BATCH).await,
                     "baseline-unbatched" => baseline_throughput(VOTE_BYTES, VOTES, 1).await,
-                    _ => {
-                        transport_throughput(VOTE_BYTES, VOTES, Class::Consensus, bench_config)
-                            .await
+                    other => {
+                        // `burst:N`: `send_many_wait` with bursts of N votes.
+                        let burst = other
+                            .strip_prefix("burst:")
+                            .map_or(1, |n| n.parse().unwrap());
+                        transport_throughput(
+                            VOTE_BYTES,
+                            VOTES,
+                            Class::Consensus,
+                            burst,
+                            bench_config,
+                        )
+                        .await
                     }
                 };
                 let cpu = t
@@ -374,22 +403,32 @@ fn main() {
         ] {
             let mut base = Vec::new();
             let mut ours = Vec::new();
+            let mut bursts: [Vec<Timing>; BURSTS.len()] = Default::default();
             let mut limited = Vec::new();
             for _ in 0..RUNS {
                 base.push(baseline_throughput(size, count, BATCH).await);
-                ours.push(transport_throughput(size, count, class, bench_config).await);
-                limited.push(transport_throughput(size, count, class, Config::simulation).await);
+                ours.push(transport_throughput(size, count, class, 1, bench_config).await);
+                for (runs, burst) in bursts.iter_mut().zip(BURSTS) {
+                    runs.push(transport_throughput(size, count, class, burst, bench_config).await);
+                }
+                limited.push(
+                    transport_throughput(size, count, class, 1, Config::simulation).await,
+                );
             }
+            let burst_labels = BURSTS.map(|n| format!("transport, rate limit off, send_many × {n}"));
             let rate = |d: Duration| count as f64 / d.as_secs_f64();
             let mbps = |d: Duration| (count * size) as f64 / d.as_secs_f64() / 1e6;
             let wall = |v: &[Timing]| median(v.iter().map(|t| t.wall).collect());
             let b = wall(&base);
             let b_cpu = median_cpu(&base);
-            for (label, runs) in [
+            let rows = [
                 ("plain quinn (baseline)", &base),
                 ("transport, rate limit off", &ours),
-                ("transport, default limits", &limited),
-            ] {
+            ]
+            .into_iter()
+            .chain(burst_labels.iter().map(String::as_str).zip(&bursts))
+            .chain([("transport, default limits", &limited)]);
+            for (label, runs) in rows {
                 let d = wall(runs);
                 let cpu = median_cpu(runs);
                 let per_msg = cpu.map_or("n/a".to_string(), |c| {

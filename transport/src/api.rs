@@ -23,6 +23,27 @@ pub trait Sender: Clone + Send + Sync + 'static {
     /// is at most once and in order per (peer, class) while a connection lasts.
     fn send(&self, to: &PublicKey, class: Class, frame: Bytes) -> Result<(), TransportError>;
 
+    /// Queues `frames` for `to`, in order: the same as `send` for each frame in turn,
+    /// stopping at the first one `send` would refuse and returning its error (the frames
+    /// before it stay queued, the ones after it are not queued). Every frame is checked as
+    /// `send` checks it (T-2.2, T-2.3); a blocked or unknown peer gets none of them.
+    ///
+    /// For a burst of messages to one peer: the QUIC network queues them under one lock
+    /// and wakes the peer's writer at most once (T-4.6). It queues consecutive small frames
+    /// in runs, each kept, refused or dropped as a whole, so a full queue may refuse (or,
+    /// for consensus, drop) a few frames more than single sends would. The default
+    /// implementation loops over `send`.
+    fn send_many(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        frames: Vec<Bytes>,
+    ) -> Result<(), TransportError> {
+        frames
+            .into_iter()
+            .try_for_each(|frame| self.send(to, class, frame))
+    }
+
     /// Queues `frame` for every registered peer except ourselves and blocked peers; returns
     /// for how many it was queued.
     fn broadcast(&self, class: Class, frame: Bytes) -> Result<usize, TransportError>;

@@ -19,6 +19,7 @@ use crate::limits::{
 };
 use crate::network::{Batch, Request, Shared};
 use crate::peer::{Live, Peer};
+use crate::queue::Entry;
 use crate::stats::Counters;
 
 /// Application close code: the endpoint is shutting down.
@@ -173,29 +174,45 @@ async fn write_class(shared: Arc<Shared>, peer: Arc<Peer>, conn: Connection, cla
         let Some(s) = stream.as_mut() else {
             return;
         };
-        let frames = batch.len() as u64;
+        let mut frames = 0u64;
         let mut bytes = 0u64;
-        // Small frames are copied with their headers into one buffer; large ones go out
-        // from their own buffers, without a copy.
+        // Small frames and small runs are copied into one buffer (frames with their
+        // headers); large ones go out from their own buffers, without a copy.
         let coalesced: usize = batch
             .iter()
-            .filter(|(_, f)| f.len() <= COALESCE_FRAME_BYTES)
-            .map(|(_, f)| f.len() + FRAME_HEADER_BYTES)
+            .map(|(_, e)| match e {
+                Entry::Frame(f) if f.len() <= COALESCE_FRAME_BYTES => f.len() + FRAME_HEADER_BYTES,
+                Entry::Run { data, .. } if data.len() <= COALESCE_FRAME_BYTES => data.len(),
+                _ => 0,
+            })
             .sum();
         small.reserve(coalesced);
-        for (_, frame) in batch.drain(..) {
-            bytes += frame.len() as u64;
-            if frame.len() <= COALESCE_FRAME_BYTES {
-                // Checked by `check_outgoing`: the length fits in a u32 (T-2.1).
-                let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-                small.extend_from_slice(&len.to_le_bytes());
-                small.extend_from_slice(&frame);
-            } else {
-                if !small.is_empty() {
-                    chunks.push(small.split().freeze());
+        for (_, entry) in batch.drain(..) {
+            frames += entry.frames() as u64;
+            bytes += entry.bytes() as u64;
+            match entry {
+                Entry::Frame(frame) if frame.len() <= COALESCE_FRAME_BYTES => {
+                    // Checked by `check_outgoing`: the length fits in a u32 (T-2.1).
+                    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                    small.extend_from_slice(&len.to_le_bytes());
+                    small.extend_from_slice(&frame);
                 }
-                chunks.push(header(frame.len()));
-                chunks.push(frame);
+                Entry::Run { data, .. } if data.len() <= COALESCE_FRAME_BYTES => {
+                    small.extend_from_slice(&data);
+                }
+                Entry::Frame(frame) => {
+                    if !small.is_empty() {
+                        chunks.push(small.split().freeze());
+                    }
+                    chunks.push(header(frame.len()));
+                    chunks.push(frame);
+                }
+                Entry::Run { data, .. } => {
+                    if !small.is_empty() {
+                        chunks.push(small.split().freeze());
+                    }
+                    chunks.push(data);
+                }
             }
         }
         if !small.is_empty() {

@@ -45,6 +45,13 @@ pub const WRITE_BATCH_BYTES: usize = 1024 * 1024;
 /// batch; larger ones are written from their own buffers.
 pub const COALESCE_FRAME_BYTES: usize = 4096;
 
+/// Most frames in one run: consecutive small frames of one `send_many` burst that are framed
+/// into one buffer when queued (T-4.6). The baseline batch of the benchmark.
+pub const SEND_RUN_FRAMES: usize = 256;
+
+/// Most bytes (headers included) in one run (T-4.6).
+pub const SEND_RUN_BYTES: usize = 64 * 1024;
+
 /// Frames a stream reader hands to the inbox at once, when they are already buffered (about
 /// what [`READ_AHEAD_BYTES`] holds of small frames: one inbox hand-off per read).
 pub const DELIVER_BATCH_FRAMES: usize = 256;

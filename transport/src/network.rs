@@ -27,7 +27,7 @@ use crate::limits::{
     STREAM_RECEIVE_WINDOW_BYTES,
 };
 use crate::peer::{Peer, supervise};
-use crate::queue::Pushed;
+use crate::queue::{Entry, Pushed};
 use crate::stats::{Counters, PeerStats, Stats};
 use crate::tls::{self, PeerVerifier, peer_key};
 
@@ -538,6 +538,59 @@ impl Network {
         }
     }
 
+    /// Like [`Sender::send_many`], but waits for room in the queue instead of applying the
+    /// class's full-queue policy, as [`Network::send_wait`] does for one frame. Frames are
+    /// queued in order, as many at a time as fit, each time under one lock (T-4.6). An
+    /// invalid frame is refused with its error after the frames before it have been queued.
+    pub async fn send_many_wait(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        mut frames: Vec<Bytes>,
+    ) -> Result<(), TransportError> {
+        let shared = self.shared();
+        let invalid = checked_prefix(&mut frames, shared.config.max_frame_bytes);
+        if !frames.is_empty() {
+            let mut entries = Entry::burst(frames, shared.config.queue(class));
+            self.with_registered(to, |peer| {
+                peer.queues
+                    .push_many(class, &mut entries, &shared.clock, true)
+            })?;
+            if !entries.is_empty() {
+                Box::pin(self.wait_for_room_many(to, class, entries)).await?;
+            }
+        }
+        invalid.map_or(Ok(()), Err)
+    }
+
+    /// The slow path of [`Network::send_many_wait`]: waits until all of `entries` are queued.
+    async fn wait_for_room_many(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        mut entries: VecDeque<Entry>,
+    ) -> Result<(), TransportError> {
+        let mut stop = self.shared().shutdown.subscribe();
+        while !entries.is_empty() {
+            let peer = self.registered(to)?;
+            let _waiter = peer.queues.wait_for_space(class);
+            let space = peer.queues.space(class).notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            let before = entries.len();
+            peer.queues
+                .push_many(class, &mut entries, &self.shared().clock, true);
+            if entries.len() == before {
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return Err(TransportError::Shutdown),
+                    _ = &mut space => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits up to `timeout` for a connection to `peer`; whether one is up.
     pub async fn wait_connected(&self, peer: &PublicKey, timeout: Duration) -> bool {
         let Some(peer) = self.shared().peer(peer) else {
@@ -626,6 +679,33 @@ impl Sender for Network {
         }
     }
 
+    fn send_many(
+        &self,
+        to: &PublicKey,
+        class: Class,
+        mut frames: Vec<Bytes>,
+    ) -> Result<(), TransportError> {
+        let shared = self.shared();
+        let invalid = checked_prefix(&mut frames, shared.config.max_frame_bytes);
+        if !frames.is_empty() {
+            let mut entries = Entry::burst(frames, shared.config.queue(class));
+            let pushed = self.with_registered(to, |peer| {
+                peer.queues
+                    .push_many(class, &mut entries, &shared.clock, false)
+            })?;
+            Counters::add(&shared.counters.dropped_oldest, pushed.dropped as u64);
+            if !entries.is_empty() {
+                let refused: usize = entries.iter().map(Entry::frames).sum();
+                Counters::add(&shared.counters.refused_full, refused as u64);
+                return Err(TransportError::QueueFull {
+                    peer: Box::new(*to),
+                    class,
+                });
+            }
+        }
+        invalid.map_or(Ok(()), Err)
+    }
+
     fn broadcast(&self, class: Class, frame: Bytes) -> Result<usize, TransportError> {
         let shared = self.shared();
         check_outgoing(&frame, shared.config.max_frame_bytes)?;
@@ -695,6 +775,17 @@ impl Receiver for Inbox {
             }
         }
     }
+}
+
+/// Cuts `frames` before the first one that breaks T-2.2/T-2.3 for sending, and returns that
+/// one's error: a batch send queues what is left, then returns the error.
+fn checked_prefix(frames: &mut Vec<Bytes>, max: usize) -> Option<TransportError> {
+    let (i, error) = frames
+        .iter()
+        .enumerate()
+        .find_map(|(i, frame)| check_outgoing(frame, max).err().map(|e| (i, e)))?;
+    frames.truncate(i);
+    Some(error)
 }
 
 /// Advances the clock that stamps queued frames every [`QUEUE_CLOCK_TICK`] (T-4.2), until

@@ -84,10 +84,63 @@ async fn contract<S: Sender + Blocker, R: Receiver>(mut nodes: Vec<Node<S, R>>) 
         a.net.send(&b.key, Class::Consensus, Bytes::new()),
         Err(TransportError::InvalidFrame(_))
     ));
+    // Bursts: in order within the class, small frames (which a network may frame together)
+    // around large ones, as if sent one by one.
+    let big = |i: u32| frame(&(i, vec![7u8; 5000]));
+    let burst: Vec<Bytes> = (0..200u32)
+        .map(|i| {
+            if i % 100 == 50 {
+                big(i)
+            } else {
+                frame(&(i, vec![0u8; 100]))
+            }
+        })
+        .collect();
+    a.net.send_many(&b.key, Class::Sync, burst.clone()).unwrap();
+    a.net.send_many(&b.key, Class::Sync, Vec::new()).unwrap();
+    for (i, sent) in burst.iter().enumerate() {
+        let Inbound::Message { from, class, frame } = next(&mut b.inbox).await else {
+            panic!("expected a message");
+        };
+        assert_eq!((*from, class), (a.key, Class::Sync));
+        assert_eq!(&frame, sent, "burst frame {i}");
+    }
+    // Every frame of a burst is checked: the ones before an invalid frame are queued, the
+    // invalid one and the ones after it are not.
+    let mut wrong_version = frame(&9u32).to_vec();
+    wrong_version[0] ^= 0xff;
+    for bad in [Bytes::new(), Bytes::from(wrong_version)] {
+        let burst = [frame(&(1u8, 0u32)), bad, frame(&(1u8, 1u32))];
+        assert!(matches!(
+            a.net.send_many(&b.key, Class::Consensus, burst.to_vec()),
+            Err(TransportError::InvalidFrame(_))
+        ));
+        let m = next(&mut b.inbox).await;
+        assert_eq!(m.frame(), &burst[0]);
+    }
+    assert!(matches!(
+        a.net
+            .send_many(&b.key, Class::Consensus, vec![Bytes::new()]),
+        Err(TransportError::InvalidFrame(_))
+    ));
+    assert!(matches!(
+        a.net.send_many(&a.key, Class::Consensus, vec![frame(&1u8)]),
+        Err(TransportError::UnknownPeer(_))
+    ));
     // Blocking: b stops hearing from a, still hears from c.
     b.net.block(&a.key, BlockReason::InvalidMessage);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = a.net.send(&b.key, Class::Consensus, frame(&"from a"));
+    let _ = a
+        .net
+        .send_many(&b.key, Class::Consensus, vec![frame(&"a 1"), frame(&"a 2")]);
+    // A peer we block gets none of a burst.
+    c.net.block(&a.key, BlockReason::InvalidMessage);
+    assert!(matches!(
+        c.net
+            .send_many(&a.key, Class::Consensus, vec![frame(&"c 1"), frame(&"c 2")]),
+        Err(TransportError::Blocked(_))
+    ));
     c.net
         .send(&b.key, Class::Consensus, frame(&"from c"))
         .unwrap();

@@ -608,3 +608,107 @@ async fn a_full_inbox_budget_pauses_the_peer_until_frames_are_taken() {
     assert_eq!(receiver.peer_stats(&kb).unwrap().inbox_frames, 0);
     assert_eq!(receiver.peer_stats(&kb).unwrap().inbox_kib, 0);
 }
+
+/// `send_many` applies each class's queue policy to every frame of a burst (T-4.2, T-4.3,
+/// T-4.6): to a peer that is not connected, a lanes burst larger than the queue queues the
+/// part that fits and is refused for the rest; a consensus burst keeps its newest frames.
+/// Once the peer is up, what was queued arrives, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_obey_the_queue_bounds_and_arrive_in_order() {
+    let (a, b) = (key(0), key(1));
+    let mut socks = sockets(2);
+    let (sb, addr_b) = socks.pop().unwrap();
+    let (sa, addr_a) = socks.pop().unwrap();
+    // a knows b's key but not its address, and b is not started yet: nothing leaves.
+    let (net_a, _inbox_a) = Network::start(
+        &a,
+        [(b.public_key(), None)].into(),
+        Socket::Udp(sa),
+        config(0),
+    )
+    .unwrap();
+    let to = b.public_key();
+    // ~110-byte frames: a burst of them is framed into runs when queued (T-4.6).
+    let pad = vec![0u8; 100];
+    let lanes: Vec<Bytes> = (0..300u32).map(|i| frame(&(2u8, i, &pad))).collect();
+    assert!(matches!(
+        net_a.send_many(&to, Class::Lanes, lanes),
+        Err(TransportError::QueueFull { .. })
+    ));
+    let queued = net_a.peer_stats(&to).unwrap().queued_frames[2];
+    assert!((1..=256).contains(&queued), "{queued} lanes frames queued");
+    assert_eq!(net_a.stats().refused_full, 300 - queued as u64);
+    let consensus: Vec<Bytes> = (0..3000u32).map(|i| frame(&(0u8, i, &pad))).collect();
+    net_a.send_many(&to, Class::Consensus, consensus).unwrap();
+    let kept = net_a.peer_stats(&to).unwrap().queued_frames[0];
+    assert!((1..=1024).contains(&kept), "{kept} consensus frames kept");
+    assert_eq!(net_a.stats().dropped_oldest, 3000 - kept as u64);
+    // Too large for this node's configured frame limit: refused, nothing after it queued.
+    let small_limit = Config {
+        max_frame_bytes: 100,
+        ..config(0)
+    };
+    let (tight, _tight_inbox) = Network::start(
+        &key(5),
+        [(to, None)].into(),
+        Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+        small_limit,
+    )
+    .unwrap();
+    let burst = [frame(&1u8), frame(&vec![0u8; 200]), frame(&2u8)];
+    assert!(matches!(
+        tight.send_many(&to, Class::Sync, burst.to_vec()),
+        Err(TransportError::InvalidFrame(_))
+    ));
+    assert_eq!(tight.peer_stats(&to).unwrap().queued_frames, [0, 1, 0]);
+    // b comes up and dials a: the queued prefix of the lanes burst, and the newest
+    // consensus frames, arrive in order.
+    let (_net_b, mut inbox_b) = Network::start(
+        &b,
+        [(a.public_key(), Some(addr_a))].into(),
+        Socket::Udp(sb),
+        config(1),
+    )
+    .unwrap();
+    let _ = addr_b;
+    let mut got = [Vec::new(), Vec::new()];
+    while got[0].len() < kept || got[1].len() < queued {
+        let m = recv_within(&mut inbox_b, SOON)
+            .await
+            .expect("queued frames arrive");
+        let (tag, i, _): (u8, u32, Vec<u8>) = decode(m.frame()).unwrap();
+        got[usize::from(tag / 2)].push(i);
+    }
+    let newest: Vec<u32> = (3000 - kept as u32..3000).collect();
+    assert_eq!(got[0], newest);
+    assert_eq!(got[1], (0..queued as u32).collect::<Vec<_>>());
+}
+
+/// `send_many_wait` never loses a frame: a flood of bursts larger than the consensus queue
+/// arrives whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_many_wait_delivers_every_burst_in_order() {
+    let mut nodes = mesh(2);
+    let (_, _net_b, mut inbox_b) = nodes.pop().unwrap();
+    let b = key(1).public_key();
+    let net_a = nodes[0].1.clone();
+    assert!(net_a.wait_connected(&b, SOON).await);
+    const BURSTS: u32 = 40;
+    const BURST: u32 = 700;
+    let sender = tokio::spawn(async move {
+        for n in 0..BURSTS {
+            let burst: Vec<Bytes> = (0..BURST).map(|i| frame(&(n * BURST + i))).collect();
+            net_a
+                .send_many_wait(&b, Class::Consensus, burst)
+                .await
+                .unwrap();
+        }
+        net_a
+    });
+    for expect in 0..BURSTS * BURST {
+        let m = recv_within(&mut inbox_b, SOON).await.expect("frame");
+        assert_eq!(decode::<u32>(m.frame()).unwrap(), expect);
+    }
+    let net_a = sender.await.unwrap();
+    assert_eq!(net_a.stats().dropped_oldest, 0);
+}

@@ -6,7 +6,7 @@
 //! runs it inline on its single-threaded host.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -200,7 +200,7 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
     /// every other sender is gone).
     pub(crate) events: WeakUnboundedSender<Event<S>>,
     /// When a watermark report was last re-sent to each shard.
-    pub(crate) last_report_ms: std::collections::BTreeMap<ShardId, u64>,
+    pub(crate) last_report_ms: BTreeMap<ShardId, u64>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) index: Option<ChainIndex>,
     pub(crate) net: Network,
@@ -314,13 +314,15 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
                 messages: shardnet_protocol::BoundedVec::new(),
                 outbox_proof: shardnet_protocol::MultiProof::default(),
             };
-            self.push(&report, &[source].into());
+            let mut bursts = Bursts::default();
+            self.push(&report, &[source].into(), &mut bursts);
+            bursts.flush(&self.net);
         }
     }
 
-    /// Sends a segment to every validator of the `dests` shards (the transport drops what a
-    /// full queue cannot take; the next repush retries).
-    fn push(&mut self, segment: &LaneSegment, dests: &BTreeSet<ShardId>) {
+    /// Adds a segment for every validator of the `dests` shards to `bursts` (the transport
+    /// drops what a full queue cannot take; the next repush retries).
+    fn push(&mut self, segment: &LaneSegment, dests: &BTreeSet<ShardId>, bursts: &mut Bursts) {
         let frames: Vec<Bytes> = match self.adversary.as_mut() {
             None => vec![Bytes::from(encode(segment))],
             Some(a) => a
@@ -336,7 +338,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
         {
             for m in c.members() {
                 for frame in &frames {
-                    let _ = self.net.send(&m.public_key, Class::Lanes, frame.clone());
+                    bursts.add(&m.public_key, Class::Lanes, frame.clone());
                 }
             }
         }
@@ -355,16 +357,17 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
         );
         self.metrics
             .set_connected_peers(self.net.connected_peers().len());
-        let certified: std::collections::BTreeMap<_, _> =
-            lanes.into_iter().map(|l| (l.lane, l.certified)).collect();
+        let certified: BTreeMap<_, _> = lanes.into_iter().map(|l| (l.lane, l.certified)).collect();
         let pending = self
             .outbox
             .prune_and_pending(&|lane| certified.get(lane).copied().unwrap_or(0))?;
+        let mut bursts = Bursts::default();
         for segment in pending {
             if let Some(m) = segment.messages.first() {
-                self.push(&segment, &[m.lane.destination].into());
+                self.push(&segment, &[m.lane.destination].into(), &mut bursts);
             }
         }
+        bursts.flush(&self.net);
         Ok(())
     }
 
@@ -463,6 +466,7 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
     /// watermark report (no messages) to every shard whose lanes it executed (CS-15).
     /// Duplicates are dropped there.
     fn relay(&mut self) {
+        let mut bursts = Bursts::default();
         for segment in self.app.take_outgoing() {
             let dests: BTreeSet<ShardId> = match segment.messages.first() {
                 Some(m) => [m.lane.destination].into(),
@@ -475,8 +479,9 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
                     .map(|w| w.lane.source)
                     .collect(),
             };
-            self.push(&segment, &dests);
+            self.push(&segment, &dests, &mut bursts);
         }
+        bursts.flush(&self.net);
     }
 }
 
@@ -490,8 +495,11 @@ struct Wire<'a> {
 }
 
 impl Wire<'_> {
+    /// Sends what one step of the core released: the frames for each peer leave as one
+    /// burst per class, in the order the core emitted them.
     fn send(&mut self, sends: Vec<(Option<ValidatorIndex>, ConsensusMessage)>) {
         let me = self.me;
+        let mut bursts = Bursts::default();
         for (to, message) in sends {
             let out = match to {
                 Some(to) if Some(to) != me => Outgoing::To(to, message),
@@ -499,25 +507,26 @@ impl Wire<'_> {
                 None => Outgoing::All(message),
             };
             match self.adversary.as_mut() {
-                None => self.send_one(out),
+                None => self.send_one(out, &mut bursts),
                 Some(a) => {
                     for out in a.consensus(out) {
-                        self.send_one(out);
+                        self.send_one(out, &mut bursts);
                     }
                 }
             }
         }
+        bursts.flush(self.net);
     }
 
-    fn send_one(&self, out: Outgoing) {
+    fn send_one(&self, out: Outgoing, bursts: &mut Bursts) {
         let me = self.me;
         let members = self.committee.members();
         // The consensus protocol tolerates loss: a full queue or a down peer only delays.
-        let to = |i: usize, message: &ConsensusMessage, frame: &Bytes| {
+        let mut to = |i: usize, message: &ConsensusMessage, frame: &Bytes| {
             if let Some(m) = members.get(i)
                 && me != Some(ValidatorIndex(i as u16))
             {
-                let _ = self.net.send(&m.public_key, class(message), frame.clone());
+                bursts.add(&m.public_key, class(message), frame.clone());
             }
         };
         match out {
@@ -541,6 +550,35 @@ impl Wire<'_> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Frames for several peers, gathered per (peer, class) in the order they were produced and
+/// then handed to the transport as one burst each (`Sender::send_many`: one queue lock and
+/// at most one writer wake-up per burst instead of per frame, T-4.6). Frames to one peer in
+/// one class keep their order; bursts leave in the order of their first frames.
+#[derive(Default)]
+struct Bursts {
+    index: BTreeMap<(PublicKey, Class), usize>,
+    bursts: Vec<(PublicKey, Class, Vec<Bytes>)>,
+}
+
+impl Bursts {
+    fn add(&mut self, to: &PublicKey, class: Class, frame: Bytes) {
+        let next = self.bursts.len();
+        let i = *self.index.entry((*to, class)).or_insert(next);
+        match self.bursts.get_mut(i) {
+            Some((_, _, frames)) => frames.push(frame),
+            None => self.bursts.push((*to, class, vec![frame])),
+        }
+    }
+
+    /// Hands each burst to `net`. Lossy, as consensus and the lane relay tolerate: a peer
+    /// that is down, blocked or has a full queue misses what `send_many` refuses.
+    fn flush(self, net: &impl Sender) {
+        for (to, class, frames) in self.bursts {
+            let _ = net.send_many(&to, class, frames);
         }
     }
 }
@@ -582,5 +620,52 @@ impl<F: SafetyStore> SafetyStore for SendFirst<'_, F> {
     }
     fn prune_blocks(&mut self, committed: Height) -> Result<(), SafetyError> {
         self.store.prune_blocks(committed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use shardnet_protocol::SecretKey;
+    use shardnet_transport::memory::MemoryNetwork;
+
+    /// Frames gathered for several peers leave as one burst per (peer, class), each in the
+    /// order it was added, whatever the interleaving across peers and classes.
+    #[tokio::test]
+    async fn bursts_keep_the_order_of_each_peer_and_class() {
+        let keys: Vec<PublicKey> = (1..=3u8)
+            .map(|i| SecretKey::from_bytes(&[i; 32]).public_key())
+            .collect();
+        let hub = MemoryNetwork::new();
+        let (net, _own) = hub.join(keys[0]);
+        let (_b, mut inbox_b) = hub.join(keys[1]);
+        let (_c, mut inbox_c) = hub.join(keys[2]);
+        let mut bursts = Bursts::default();
+        for i in 0..20u32 {
+            let to = &keys[1 + (i % 2) as usize];
+            let class = if i % 3 == 0 {
+                Class::Sync
+            } else {
+                Class::Consensus
+            };
+            bursts.add(to, class, Bytes::from(encode(&i)));
+        }
+        bursts.flush(&net);
+        for (inbox, parity) in [(&mut inbox_b, 0), (&mut inbox_c, 1)] {
+            let mut got = [Vec::new(), Vec::new()];
+            for _ in 0..10 {
+                let m = inbox.recv().await.expect("frame");
+                let i: u32 = decode(m.frame()).unwrap();
+                got[usize::from(m.class() == Class::Sync)].push(i);
+            }
+            let want = |sync: bool| -> Vec<u32> {
+                (0..20u32)
+                    .filter(|i| i % 2 == parity && (i % 3 == 0) == sync)
+                    .collect()
+            };
+            assert_eq!(got, [want(false), want(true)]);
+        }
     }
 }
