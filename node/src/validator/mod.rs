@@ -39,6 +39,7 @@ use shardnet_exec::{ShardApp, ShardConfig, SledStore, StateStore};
 use shardnet_protocol::{Genesis, SecretKey, ShardId, ValidatorIndex};
 use shardnet_transport::{Config as TransportConfig, Network, PeerBook, Socket};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tracing::Instrument;
 
 pub use adversary::{Adversary, Outgoing};
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -454,8 +455,9 @@ where
         ..
     } = assemble(parts, &tokio::runtime::Handle::current())?;
     let status = Arc::clone(&control.status);
+    let span = runner.span();
     let run = async move {
-        let result = runner.run(&mut rx, &clock).await;
+        let result = runner.run(&mut rx, &clock).instrument(span).await;
         if let Err(e) = &result {
             record_fatal(&status, e);
         }
@@ -526,7 +528,10 @@ impl Validator {
                     .enable_time()
                     .build()
                     .map_err(anyhow::Error::from)
-                    .and_then(|local| local.block_on(runner.run(&mut rx, &SystemClock)));
+                    .and_then(|local| {
+                        let span = runner.span();
+                        local.block_on(runner.run(&mut rx, &SystemClock).instrument(span))
+                    });
                 if let Err(e) = result {
                     tracing::error!(error = %format!("{e:#}"), "validator stopped");
                     record_fatal(&loop_status, &e);

@@ -213,6 +213,16 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
 }
 
 impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
+    /// The span the event loop runs in, so that the log lines of several validators in one
+    /// process (a devnet, a simulation) say whose they are.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "validator",
+            shard = self.core.committee().shard().0,
+            index = self.core.index().map(|i| i.0)
+        )
+    }
+
     /// Runs until shutdown (or every sender is gone); an error is fatal for the validator.
     pub(crate) async fn run(
         &mut self,
@@ -409,6 +419,13 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
                 Output::Commit(c) => commits.push(c),
                 Output::Send { to, message } => sends.borrow_mut().push((Some(to), message)),
                 Output::Broadcast(message) => sends.borrow_mut().push((None, message)),
+                // What the core rejected from a peer, and why (it already ignored it).
+                Output::Fault { peer, fault } => {
+                    tracing::debug!(peer = peer.0, ?fault, "consensus message rejected");
+                }
+                Output::Evidence(evidence) => {
+                    tracing::warn!(?evidence, "equivocation evidence");
+                }
                 _ => {}
             },
         )?;
@@ -501,6 +518,7 @@ impl Wire<'_> {
         let me = self.me;
         let mut bursts = Bursts::default();
         for (to, message) in sends {
+            trace_send(to, &message);
             let out = match to {
                 Some(to) if Some(to) != me => Outgoing::To(to, message),
                 Some(_) => continue,
@@ -551,6 +569,39 @@ impl Wire<'_> {
                 }
             }
         }
+    }
+}
+
+/// What the core sends, at trace level: enough to follow rounds, votes and timeouts of
+/// several validators in one log (the event loop's span says whose line it is).
+fn trace_send(to: Option<ValidatorIndex>, message: &ConsensusMessage) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let to = to.map(|i| i.0);
+    match message {
+        ConsensusMessage::Proposal(p) => tracing::trace!(
+            ?to,
+            round = p.block.header.round.0,
+            height = p.block.header.height.0,
+            qc_round = p.block.justify.round().0,
+            tc_round = p.tc.as_ref().map(|tc| tc.round.0),
+            "send proposal"
+        ),
+        ConsensusMessage::Vote(v) => tracing::trace!(
+            ?to,
+            round = v.data.round.0,
+            height = v.data.height.0,
+            "send vote"
+        ),
+        ConsensusMessage::Timeout(t, tc) => tracing::trace!(
+            ?to,
+            round = t.round.0,
+            high_qc_round = t.high_qc.round().0,
+            tc_round = tc.as_ref().map(|tc| tc.round.0),
+            "send timeout"
+        ),
+        other => tracing::trace!(?to, kind = other.kind(), "send"),
     }
 }
 
