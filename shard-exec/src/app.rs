@@ -17,7 +17,10 @@ use shardnet_protocol::{
     LaneClass, LaneId, LaneSegment, Payload, RawTransaction, ShardId, ShardMap, ValidatorIndex,
 };
 
-use crate::evm::{BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, execute_block};
+use crate::evm::{
+    BlockHashes, CrossShardEnv, ExecEnv, Execution, Fork, RawBlockError, execute_block,
+    execute_raw_block,
+};
 use crate::lanes::Watermarks;
 use crate::lanes::congestion::{Congestion, LaneStatus, lane_status};
 use crate::lanes::inbox::{Budget, plan};
@@ -55,7 +58,8 @@ pub struct ShardConfig {
     pub max_block_txs: usize,
     /// Fee recipient of each validator of this shard, by committee index (zero if absent).
     pub fee_recipients: Vec<Address>,
-    /// Threads used to recover the senders of a block being verified.
+    /// Threads that recover the senders of a block being verified while its transactions
+    /// execute, and hash its tries.
     pub recovery_workers: usize,
     /// Inbound cross-shard gas budget per block and its response reserve (CS-9).
     pub inbound_budget: Budget,
@@ -659,19 +663,6 @@ impl<S: StateStore> ShardApp<S> {
                 let Some(layers) = self.layers_to(parent) else {
                     return Ok(false);
                 };
-                let raws: Vec<&[u8]> = block.payload.transactions.iter().map(|t| &t[..]).collect();
-                let mut txs = Vec::with_capacity(raws.len());
-                for tx in crate::tx::recover_all(&raws, self.cfg.recovery_workers) {
-                    let Ok(tx) = tx else {
-                        return Ok(false);
-                    };
-                    if tx.check_chain(self.cfg.chain_id).is_err()
-                        || self.cfg.shard_map.home(&tx.sender) != self.cfg.shard
-                    {
-                        return Ok(false);
-                    }
-                    txs.push(tx);
-                }
                 // CS-8: every segment must verify offline; a forged one invalidates the block.
                 for seg in &block.payload.segments {
                     let checked = if seg.messages.is_empty() {
@@ -693,8 +684,32 @@ impl<S: StateStore> ShardApp<S> {
                 let hashes = self.recent_hashes(parent);
                 let reports = self.reported(&segments);
                 let xs = self.xs(&inbound, &reports);
-                let (e, trie) = execute_block(&view, &base, &env, &hashes, &txs, Some(&xs))
-                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                let raws: Vec<&[u8]> = block.payload.transactions.iter().map(|t| &t[..]).collect();
+                let (chain_id, shard_map, shard) =
+                    (self.cfg.chain_id, &self.cfg.shard_map, self.cfg.shard);
+                // senders are recovered over `recovery_workers` threads while the
+                // transactions recovered so far execute: each must be for this
+                // chain and homed on this shard.
+                let accept = |tx: &RecoveredTx| {
+                    tx.check_chain(chain_id).is_ok() && shard_map.home(&tx.sender) == shard
+                };
+                let executed = execute_raw_block(
+                    &view,
+                    &base,
+                    &env,
+                    &hashes,
+                    &raws,
+                    self.cfg.recovery_workers,
+                    accept,
+                    Some(&xs),
+                );
+                let (e, trie) = match executed {
+                    Ok(done) => done,
+                    Err(RawBlockError::Recovery { .. } | RawBlockError::Refused { .. }) => {
+                        return Ok(false);
+                    }
+                    Err(RawBlockError::Exec(e)) => return Err(StoreError::Io(e.to_string())),
+                };
                 if e.txs.iter().any(|t| !t.executed()) {
                     return Ok(false); // a proposed block may not carry invalid transactions.
                 }

@@ -19,6 +19,7 @@
 //! never carry values. Encodings are alloy-trie's (Ethereum's): hex-prefix paths, children
 //! inlined when their RLP is shorter than 32 bytes, hashed otherwise.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use alloy_primitives::{B256, keccak256};
@@ -179,6 +180,34 @@ impl Trie {
         }
     }
 
+    /// [`Trie::root`], with the hashing of the changed subtrees shared among up to `workers`
+    /// threads (the calling thread included) when enough of them changed to pay for a
+    /// thread. Node hashes are pure functions of the nodes, so the root, and every cached
+    /// hash, are exactly those of [`Trie::root`].
+    pub fn root_parallel(&self, workers: usize) -> B256 {
+        if workers > 1
+            && let Some(root) = &self.root
+        {
+            let mut units = Vec::new();
+            changed_subtrees(root, PARALLEL_DEPTH, &mut units);
+            if units.len() >= PARALLEL_MIN_SUBTREES {
+                let next = AtomicUsize::new(0);
+                let work = || {
+                    while let Some(node) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        node.rlp();
+                    }
+                };
+                std::thread::scope(|scope| {
+                    for _ in 1..workers.min(units.len()) {
+                        scope.spawn(work);
+                    }
+                    work();
+                });
+            }
+        }
+        self.root()
+    }
+
     /// Sets `key` to `value` (the leaf's RLP payload).
     pub fn insert(&mut self, key: &B256, value: Vec<u8>) {
         self.insert_value(
@@ -258,6 +287,33 @@ impl Trie {
             self.root = None;
         }
         self.len -= 1;
+    }
+}
+
+/// [`Trie::root_parallel`] shares out the subtrees this many branch levels below the root
+/// (up to 256 of them)...
+const PARALLEL_DEPTH: usize = 2;
+/// ... when at least this many of them have changed (fewer: a thread costs more than it saves).
+const PARALLEL_MIN_SUBTREES: usize = 64;
+
+/// Pushes onto `out` the subtrees `depth` branch levels below `node` whose hash is not cached
+/// (leaves above that depth too); subtrees whose hash is cached need no work.
+fn changed_subtrees<'a>(node: &'a Node, depth: usize, out: &mut Vec<&'a Node>) {
+    match node {
+        Node::Leaf(l) if l.rlp.get().is_none() => out.push(node),
+        Node::Leaf(_) => {}
+        Node::Extension(e) if e.rlp.get().is_none() => changed_subtrees(&e.child, depth, out),
+        Node::Extension(_) => {}
+        Node::Branch(b) if b.rlp.get().is_none() => {
+            if depth == 0 {
+                out.push(node);
+            } else {
+                for c in b.children.iter().flatten() {
+                    changed_subtrees(c, depth - 1, out);
+                }
+            }
+        }
+        Node::Branch(_) => {}
     }
 }
 

@@ -2,6 +2,12 @@
 //! X-1). Legacy (with or without EIP-155), EIP-2930 and EIP-1559 are accepted; blob
 //! (EIP-4844) and set-code (EIP-7702) transactions are refused with a clear error.
 
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Transaction, TxEnvelope};
 use alloy_eips::eip2718::Decodable2718;
@@ -155,4 +161,132 @@ pub fn recover_all(
             })
             .collect()
     })
+}
+
+/// Transactions per unit of work in [`for_each_recovered`]: about a millisecond of recovery,
+/// so that the consumer waits little for the next one and the claim costs nothing.
+const STREAM_CHUNK: usize = 32;
+
+/// Decodes and recovers `raw` over up to `workers` threads (the calling thread included) and
+/// hands each result, **in input order**, to `consume` on the calling thread as soon as it
+/// and every result before it are recovered, stopping at the first `Break`. So a block's
+/// transactions can execute while later ones are still being recovered (X-1).
+///
+/// Work is cut into chunks of [`STREAM_CHUNK`] transactions that the workers claim in order;
+/// the calling thread consumes the next chunk when it is ready and otherwise recovers an
+/// unclaimed one itself. Recovery is pure and `consume` sees exactly the sequence of
+/// `raw.iter().map(RecoveredTx::decode)`, whatever `workers` and the scheduling: the results
+/// are those of the sequential order. A worker that panics yields "recovery worker
+/// panicked" for the transactions of its chunk, as [`recover_all`] does.
+pub fn for_each_recovered<B>(
+    raw: &[impl AsRef<[u8]> + Sync],
+    workers: usize,
+    mut consume: impl FnMut(Result<RecoveredTx, TxError>) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    let workers = workers.clamp(1, 64);
+    if workers == 1 || raw.len() < PARALLEL_RECOVERY_MIN {
+        // Recovery first, then consumption: interleaving them one transaction at a time
+        // costs more than the two apart (each evicts the other's working set from the
+        // caches; measured: +70 % on a 120,002-account state).
+        for tx in recover_all(raw, 1) {
+            consume(tx)?;
+        }
+        return ControlFlow::Continue(());
+    }
+    let chunks: Vec<_> = raw.chunks(STREAM_CHUNK).collect();
+    let queue = Chunks {
+        count: chunks.len(),
+        next: AtomicUsize::new(0),
+        ready: Mutex::new(BTreeMap::new()),
+        arrived: Condvar::new(),
+    };
+    let recover = |k: usize| -> Vec<Result<RecoveredTx, TxError>> {
+        let part = chunks.get(k).copied().unwrap_or_default();
+        catch_unwind(AssertUnwindSafe(|| {
+            part.iter()
+                .map(|r| RecoveredTx::decode(r.as_ref()))
+                .collect()
+        }))
+        .unwrap_or_else(|_| {
+            part.iter()
+                .map(|_| Err(TxError::Decode("recovery worker panicked".into())))
+                .collect()
+        })
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers.min(chunks.len()) {
+            scope.spawn(|| {
+                while let Some(k) = queue.claim() {
+                    queue.put(k, recover(k));
+                }
+            });
+        }
+        let mut flow = ControlFlow::Continue(());
+        'chunks: for k in 0..queue.count {
+            let part = loop {
+                if let Some(part) = queue.take(k) {
+                    break part;
+                }
+                // Not ready: recover an unclaimed chunk rather than wait, or else wait.
+                match queue.claim() {
+                    Some(j) => queue.put(j, recover(j)),
+                    None => break queue.wait(k),
+                }
+            };
+            for tx in part {
+                flow = consume(tx);
+                if flow.is_break() {
+                    break 'chunks;
+                }
+            }
+        }
+        // Workers still recovering finish their chunk; none claims another.
+        queue.next.store(queue.count, Ordering::Relaxed);
+        flow
+    })
+}
+
+/// The chunks of [`for_each_recovered`]: claimed in order, handed over through `ready`.
+struct Chunks {
+    count: usize,
+    next: AtomicUsize,
+    ready: Mutex<BTreeMap<usize, Vec<Result<RecoveredTx, TxError>>>>,
+    arrived: Condvar,
+}
+
+impl Chunks {
+    /// The next unclaimed chunk, if any.
+    fn claim(&self) -> Option<usize> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        (k < self.count).then_some(k)
+    }
+
+    fn put(&self, k: usize, part: Vec<Result<RecoveredTx, TxError>>) {
+        self.ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(k, part);
+        self.arrived.notify_all();
+    }
+
+    fn take(&self, k: usize) -> Option<Vec<Result<RecoveredTx, TxError>>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&k)
+    }
+
+    /// Waits for chunk `k`, which another thread has claimed (every chunk is claimed).
+    fn wait(&self, k: usize) -> Vec<Result<RecoveredTx, TxError>> {
+        let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(part) = ready.remove(&k) {
+                return part;
+            }
+            ready = self
+                .arrived
+                .wait(ready)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }

@@ -84,3 +84,38 @@ fn random_keys_at_scale() {
     }
     assert_eq!(trie.root(), reference(&model));
 }
+
+/// `root_parallel` gives the reference root whatever the worker count, on a fresh trie, after
+/// updates to a hashed one (only the changed subtrees are shared out), and with too few
+/// changes to use a thread; and a serial `root` afterwards agrees.
+#[test]
+fn parallel_roots_match_the_reference() {
+    for workers in [1, 2, 3, 8] {
+        let mut trie = Trie::new();
+        let mut model = BTreeMap::new();
+        for i in 0..5000u64 {
+            let k = alloy_primitives::keccak256(i.to_be_bytes());
+            let v = alloy_rlp::encode(i + 1);
+            trie.insert(&k, v.clone());
+            model.insert(k, v);
+        }
+        assert_eq!(trie.root_parallel(workers), reference(&model));
+        // Changes under many subtrees, then under few.
+        for (step, count) in [(7u64, 5000u64), (1, 10)] {
+            for i in (0..count).step_by(usize::try_from(step).unwrap()) {
+                let k = alloy_primitives::keccak256(i.to_be_bytes());
+                if i % 2 == 0 {
+                    trie.remove(&k);
+                    model.remove(&k);
+                } else {
+                    let v = alloy_rlp::encode(i * 3);
+                    trie.insert(&k, v.clone());
+                    model.insert(k, v);
+                }
+            }
+            let before = trie.clone();
+            assert_eq!(trie.root_parallel(workers), reference(&model), "{workers}");
+            assert_eq!(before.root(), reference(&model));
+        }
+    }
+}

@@ -9,27 +9,27 @@ use std::cell::RefCell;
 use alloy_primitives::map::{AddressMap, HashMap};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, U256};
 use alloy_rlp::Decodable;
-use alloy_trie::EMPTY_ROOT_HASH;
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
-use revm::context_interface::result::{EVMError, ExecutionResult};
-use revm::database::{AccountState, CacheDB};
+use revm::database::CacheDB;
 use revm::database_interface::{DBErrorMarker, DatabaseRef};
 use revm::primitives::hardfork::SpecId;
 use revm::state::{AccountInfo, Bytecode};
-use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::{MainBuilder, MainContext};
 
 pub use inbound::CrossShardEffects;
 
+mod block;
 mod create;
 mod inbound;
 mod precompile;
 mod selfdestruct;
 
+pub use block::{RawBlockError, execute_block, execute_raw_block};
 pub use inbound::{CrossShardEnv, InboundResult};
 
-use crate::state_root::{account_rlp, account_trie};
+use crate::state_root::account_trie;
 use crate::store::{AccountRecord, ChangeSet, StateView, StoreError, hash_address, hash_slot};
 use crate::trie::Trie;
 use crate::tx::RecoveredTx;
@@ -448,252 +448,4 @@ pub(crate) fn rewrite_foreign(
     xs: &CrossShardEnv<'_>,
 ) -> Option<precompile::Foreign> {
     inbound::rewrite_foreign(tx, xs)
-}
-
-/// [`execute_on`] for a block of a shard: with `xs`, the block first executes its inbound
-/// cross-shard messages, its transactions may send (the `CROSS_SHARD` precompile, and plain
-/// transactions to foreign addresses, CS-6), and the lane bookkeeping is closed in state
-/// (`specs/cross-shard.md`). Without it, plain Ethereum execution (the state tests).
-pub fn execute_block<V: StateView + ?Sized>(
-    view: &V,
-    base: &Trie,
-    env: &ExecEnv,
-    hashes: &dyn BlockHashes,
-    txs: &[RecoveredTx],
-    xs: Option<&CrossShardEnv<'_>>,
-) -> Result<(Execution, Trie), ExecError> {
-    let spec = env.fork.spec();
-    let mut cfg = CfgEnv::new_with_spec(spec);
-    cfg.chain_id = env.chain_id;
-    let block = block_env(env);
-    let mut db = CacheDB::new(ViewDb {
-        trie: Some(base),
-        ..ViewDb::new(view, hashes)
-    });
-    // A transaction touches about two accounts: size the caches once rather than rehash them
-    // as they grow.
-    db.cache.accounts.reserve(2 * txs.len() + 8);
-    db.db.read.get_mut().reserve(2 * txs.len() + 8);
-    let mut evm: ShardEvm<'_, V> = shard_evm(db, block, cfg, xs);
-
-    let mut fx = CrossShardEffects::default();
-    if let Some(xs) = xs {
-        inbound::begin(&mut evm, xs, env.number, env.base_fee, &mut fx)?;
-    }
-    let mut results = Vec::with_capacity(txs.len());
-    let mut cumulative = 0u64;
-    for tx in txs {
-        let invalid = |reason: String| TxResult {
-            hash: tx.hash,
-            sender: tx.sender,
-            status: TxStatus::Invalid(reason),
-            gas_used: 0,
-            cumulative_gas_used: cumulative,
-            logs: vec![],
-            bloom: Bloom::ZERO,
-            contract_address: None,
-            output: Bytes::new(),
-        };
-        if cumulative.saturating_add(tx.gas_limit()) > env.gas_limit {
-            results.push(invalid(
-                "transaction gas limit exceeds the block's remaining gas".into(),
-            ));
-            continue;
-        }
-        let mut tx_env = tx_env(tx, env.chain_id);
-        if let Some(xs) = xs {
-            evm.precompiles.foreign = inbound::rewrite_foreign(&mut tx_env, xs);
-        }
-        let foreign = evm.precompiles.foreign;
-        let outcome = evm.transact_commit(tx_env);
-        // An invalid transaction never reached the precompile: drop its stashed destination.
-        evm.precompiles.foreign = None;
-        match outcome {
-            Ok(result) => {
-                let gas_used = result.tx_gas_used();
-                cumulative += gas_used;
-                fx.burnt += inbound::burnt(gas_used, U256::MAX, env.base_fee);
-                // a creation sent to the address's home shard reports that address.
-                let contract_address = match foreign {
-                    Some(precompile::Foreign::Create { address, .. }) if result.is_success() => {
-                        Some(address)
-                    }
-                    _ => result.created_address(),
-                };
-                let (status, logs, output) = match result {
-                    ExecutionResult::Success { logs, output, .. } => {
-                        (TxStatus::Success, logs, output.into_data())
-                    }
-                    ExecutionResult::Revert { output, .. } => {
-                        (TxStatus::Revert(output.clone()), vec![], output)
-                    }
-                    ExecutionResult::Halt { reason, .. } => {
-                        (TxStatus::Halt(format!("{reason:?}")), vec![], Bytes::new())
-                    }
-                };
-                if let Some(xs) = xs {
-                    fx.collect(&logs, &xs.shard_map, inbound::tx_origin(tx.hash, tx.sender));
-                }
-                results.push(TxResult {
-                    hash: tx.hash,
-                    sender: tx.sender,
-                    status,
-                    gas_used,
-                    cumulative_gas_used: cumulative,
-                    bloom: alloy_primitives::logs_bloom(&logs),
-                    logs,
-                    contract_address,
-                    output,
-                });
-            }
-            Err(EVMError::Database(e)) => return Err(ExecError::Store(e)),
-            Err(EVMError::Transaction(e)) => results.push(invalid(e.to_string())),
-            Err(EVMError::Header(e)) => results.push(invalid(e.to_string())),
-            Err(e) => return Err(ExecError::Evm(e.to_string())),
-        }
-    }
-    if let Some(xs) = xs {
-        inbound::finish(&mut evm, xs, &mut fx)?;
-    }
-    let cache = evm.ctx.journaled_state.database;
-    let (changes, trie) = change_set(view, &cache, base, spec)?;
-    let state_root = trie.root();
-    let execution = Execution {
-        txs: results,
-        changes,
-        state_root,
-        gas_used: cumulative,
-        cross_shard: fx,
-    };
-    Ok((execution, trie))
-}
-
-/// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161), and
-/// updates `base` into the post-state account trie: the storage tries of accounts whose
-/// storage changed along their changed slots, the account trie along the changed accounts
-///
-fn change_set<V: StateView + ?Sized>(
-    view: &V,
-    cache: &CacheDB<ViewDb<'_, V>>,
-    base: &Trie,
-    spec: SpecId,
-) -> Result<(ChangeSet, Trie), StoreError> {
-    let mut changes = ChangeSet::default();
-    // The storage trie of each account written, to attach to its leaf.
-    let mut storage_tries: Vec<(B256, Option<Trie>)> = Vec::new();
-    for (address, acc) in &cache.cache.accounts {
-        let empty =
-            acc.info.nonce == 0 && acc.info.balance.is_zero() && acc.info.code_hash == KECCAK_EMPTY;
-        let delete = match acc.account_state {
-            AccountState::None => continue,
-            AccountState::NotExisting => true,
-            AccountState::Touched | AccountState::StorageCleared => {
-                empty && spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
-            }
-        };
-        let (hashed, original) = cache.db.original(address)?;
-        if delete {
-            if original.is_some() {
-                changes.accounts.insert(hashed, None);
-                changes.wiped_storage.push(hashed);
-            }
-            continue;
-        }
-        let cleared = acc.account_state == AccountState::StorageCleared;
-        if cleared {
-            changes.wiped_storage.push(hashed);
-        }
-        let mut slot_changes = Vec::new();
-        for (slot, value) in &acc.storage {
-            let (hashed_slot, before) = cache.db.original_slot(address, slot)?;
-            if before != *value || cleared {
-                changes.storage.insert((hashed, hashed_slot), *value);
-                slot_changes.push((hashed_slot, *value));
-            }
-        }
-        if acc.info.code_hash != KECCAK_EMPTY
-            && view.code(&acc.info.code_hash)?.is_none()
-            && let Some(code) = cache.cache.contracts.get(&acc.info.code_hash)
-        {
-            changes
-                .code
-                .insert(acc.info.code_hash, code.original_bytes());
-        }
-        let before_root = original.map_or(EMPTY_ROOT_HASH, |a| a.storage_root);
-        let (storage_root, storage) = if cleared || !slot_changes.is_empty() {
-            let mut trie = if cleared {
-                Trie::new()
-            } else {
-                storage_trie(view, base, &hashed, before_root)?
-            };
-            slot_changes.sort_unstable();
-            for (hashed_slot, value) in slot_changes {
-                if value.is_zero() {
-                    trie.remove(&hashed_slot);
-                } else {
-                    trie.insert(&hashed_slot, alloy_rlp::encode(value));
-                }
-            }
-            (trie.root(), (!trie.is_empty()).then_some(trie))
-        } else if before_root == EMPTY_ROOT_HASH {
-            (before_root, None)
-        } else {
-            (before_root, base.storage(&hashed).cloned())
-        };
-        let record = AccountRecord {
-            address: *address,
-            nonce: acc.info.nonce,
-            balance: acc.info.balance,
-            code_hash: acc.info.code_hash,
-            storage_root,
-        };
-        if original != Some(record) {
-            changes.accounts.insert(hashed, Some(record));
-            storage_tries.push((hashed, storage));
-        }
-    }
-    // revm's cache is a hash map: sort what is order-sensitive so execution is deterministic.
-    changes.wiped_storage.sort_unstable();
-    changes.wiped_storage.dedup();
-    storage_tries.sort_unstable_by_key(|(hashed, _)| *hashed);
-    let mut trie = base.clone();
-    let mut storage_tries = storage_tries.into_iter();
-    for (hashed, account) in &changes.accounts {
-        match account {
-            Some(a) => {
-                let storage = storage_tries.next().and_then(|(h, t)| {
-                    assert_eq!(h, *hashed, "one storage trie per written account");
-                    t
-                });
-                trie.insert_account(hashed, account_rlp(a), storage);
-            }
-            None => trie.remove(hashed),
-        }
-    }
-    Ok((changes, trie))
-}
-
-/// The storage trie of the account `hashed` before the block, whose storage root is `root`:
-/// the one `base` carries, else (the first time this trie sees the account's storage
-/// change) built from every slot in `view`.
-fn storage_trie<V: StateView + ?Sized>(
-    view: &V,
-    base: &Trie,
-    hashed: &B256,
-    root: B256,
-) -> Result<Trie, StoreError> {
-    if let Some(trie) = base.storage(hashed) {
-        // Cached: no hashing. A mismatch means the carried trie and the state diverged.
-        assert_eq!(trie.root(), root, "storage trie out of step with the state");
-        return Ok(trie.clone());
-    }
-    let mut trie = Trie::new();
-    if root != EMPTY_ROOT_HASH {
-        for (hashed_slot, value) in view.account_storage(hashed)? {
-            if !value.is_zero() {
-                trie.insert(&hashed_slot, alloy_rlp::encode(value));
-            }
-        }
-    }
-    Ok(trie)
 }
