@@ -28,6 +28,14 @@ pub enum LeaderPolicy {
 /// of the stake to within `1 / (2 * SLOTS_PER_MEMBER)` of an equal share.
 const SLOTS_PER_MEMBER: usize = 16;
 
+/// Consecutive rounds each slot of the schedule leads. Two, because a down leader also fails
+/// the round before its own (votes go to the next leader, S-6) and a 2-chain commit needs
+/// three live leaders in a row: with one round per slot, a validator holding nearly a third
+/// of the stake leads about every third round, which leaves no three live leaders in a row
+/// while it is down (no commit, so reputation cannot learn); with two, its slots fail three
+/// rounds of every six, and the other three are live in a row.
+const ROUNDS_PER_SLOT: u64 = 2;
+
 /// Deterministic leader election for one committee.
 #[derive(Clone, Debug)]
 pub struct LeaderElection {
@@ -88,7 +96,8 @@ impl LeaderElection {
         if self.schedule.is_empty() {
             return ValidatorIndex(0);
         }
-        let slot = round.0.wrapping_add(self.offset) % self.schedule.len() as u64;
+        let slot =
+            (round.0 / ROUNDS_PER_SLOT).wrapping_add(self.offset) % self.schedule.len() as u64;
         self.schedule[slot as usize]
     }
 

@@ -60,6 +60,7 @@ scenario_tests! {
     clock_skew => "clock-skew", 100;
     chaos => "chaos", 100;
     validator_down => "validator-down", 30;
+    heavy_validator_down => "heavy-validator-down", 30;
 }
 
 #[test]

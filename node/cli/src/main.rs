@@ -107,7 +107,7 @@ enum Command {
         /// (also every name with --consensus): happy, uneven-stake, lossy-network,
         /// partition-heal, crash-restart, leader-crash, crash-restart-storm,
         /// equivocating-leader, byzantine-equivocation, double-voter, twins,
-        /// withhold-and-spam, clock-skew, chaos.
+        /// withhold-and-spam, clock-skew, chaos, validator-down, heavy-validator-down.
         #[arg(long)]
         scenario: Option<String>,
         /// Take --scenario from the consensus simulator's library, even where the full-stack

@@ -59,6 +59,10 @@ pub const FILES: &[(&str, &str)] = &[
         "validator-down",
         include_str!("../../scenarios/validator-down.toml"),
     ),
+    (
+        "heavy-validator-down",
+        include_str!("../../scenarios/heavy-validator-down.toml"),
+    ),
 ];
 
 /// Every named scenario's name.
