@@ -259,11 +259,14 @@ impl Driver<'_> {
             Action::TwinJoin(k, a, b) => {
                 self.splits.remove(k);
                 self.world.twin_split(*k, false);
-                // Group B back with twin A; twin B is cut off until the next split.
-                for h in b {
-                    if self.sides.set(*h, *k, Side::A) != Some(Side::A) {
-                        sim.partition(host_name(*h), host_name(twins::twin(*k, Side::B)));
-                        sim.repair(host_name(*h), host_name(*k));
+                // Group B back with twin A; twin B is cut off until the next split. Unless
+                // the groups are kept: then group B stays with twin B.
+                if !self.cfg.faults.twins_keep_groups {
+                    for h in b {
+                        if self.sides.set(*h, *k, Side::A) != Some(Side::A) {
+                            sim.partition(host_name(*h), host_name(twins::twin(*k, Side::B)));
+                            sim.repair(host_name(*h), host_name(*k));
+                        }
                     }
                 }
                 for x in a {

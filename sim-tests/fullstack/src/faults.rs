@@ -66,6 +66,10 @@ pub struct FaultPlan {
     /// Twin splits (`Action::TwinSplit`), each of a random twinned validator; none without
     /// twins.
     pub twin_splits: usize,
+    /// When a twin split ends, its group B stays with twin B (the two groups reach each
+    /// other again): from the first split on, the key's two twins each reach part of the
+    /// committee for the rest of the run, an equivocating validator that never goes quiet.
+    pub twins_keep_groups: bool,
     /// Probability that a datagram is lost (below QUIC).
     pub datagram_drop: f64,
     /// Probability that a datagram is sent twice.
@@ -84,6 +88,7 @@ impl FaultPlan {
         leader_crashes: 0,
         torn_crashes: 0,
         twin_splits: 0,
+        twins_keep_groups: false,
         datagram_drop: 0.0,
         datagram_duplicate: 0.0,
         fault_ms: (0, 0),

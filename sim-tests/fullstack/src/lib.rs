@@ -174,6 +174,7 @@ impl Config {
                 leader_crashes: 0,
                 torn_crashes: 0,
                 twin_splits: 0,
+                twins_keep_groups: false,
                 datagram_drop: 0.01,
                 datagram_duplicate: 0.01,
                 fault_ms: (1_000, 4_000),

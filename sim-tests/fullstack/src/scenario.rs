@@ -191,6 +191,7 @@ struct Faults {
     leader_crashes: usize,
     torn_crashes: usize,
     twin_splits: usize,
+    twins_keep_groups: bool,
 }
 
 impl Default for Faults {
@@ -205,6 +206,7 @@ impl Default for Faults {
             leader_crashes: 0,
             torn_crashes: 0,
             twin_splits: 0,
+            twins_keep_groups: false,
         }
     }
 }
@@ -423,6 +425,12 @@ impl Scenario {
                 }
             }
         }
+        if f.twins_keep_groups && f.twin_splits == 0 {
+            return Err(invalid(
+                "faults.twins_keep_groups",
+                "keeping twin groups needs twin splits (faults.twin_splits > 0)".into(),
+            ));
+        }
         if f.twin_splits > 0
             && !file
                 .byzantine
@@ -533,6 +541,7 @@ impl Scenario {
             leader_crashes: f.faults.leader_crashes,
             torn_crashes: f.faults.torn_crashes,
             twin_splits: f.faults.twin_splits,
+            twins_keep_groups: f.faults.twins_keep_groups,
             datagram_drop: f.network.loss,
             datagram_duplicate: f.network.duplicate,
             fault_ms: (f.faults.length_ms[0], f.faults.length_ms[1]),
