@@ -279,6 +279,57 @@ fn ancestor_sync_asks_the_peer_that_showed_the_qc_first() {
     assert_eq!(first_request, Some((leader, missing.hash())));
 }
 
+/// B-3 then B-4: when the answer stops at the responder's committed head above ours, the
+/// committed blocks in between are fetched from that responder first (it has them), not from
+/// the QC's lowest-index signer.
+#[test]
+fn catch_up_after_a_short_answer_asks_the_responder_first() {
+    let c = committee(&[1, 1, 1, 1]);
+    let mut core = fresh_core(&c, 3, test_config());
+    core.start(0);
+    drain(&mut core);
+    let r = (4..50)
+        .find(|&r| ![vi(0), vi(3)].contains(&core.leader(Round(r))))
+        .unwrap();
+    let g = Block::clone(&genesis(&c));
+    // g ── a (r-2) ── b (r-1) ── p (r): this core has only g; the answer to its request for
+    // b holds b alone, whose parent a it lacks and cannot fetch block by block.
+    let a = child(&g, r - 2, qc(&c, &g), core.leader(Round(r - 2)));
+    let b = child(
+        &a,
+        r - 1,
+        qc_by(&c, &[0, 1, 2], &a),
+        core.leader(Round(r - 1)),
+    );
+    let leader = core.leader(Round(r));
+    let p = child(&b, r, qc_by(&c, &[0, 1, 2], &b), leader);
+    core.handle(
+        0,
+        Input::Message {
+            from: leader,
+            message: msg_proposal(propose(&c, leader.as_usize(), p, None)),
+        },
+    );
+    drain(&mut core);
+    core.handle(
+        1,
+        Input::Message {
+            from: leader,
+            message: ConsensusMessage::BlockResponse(
+                shardnet_protocol::BoundedVec::try_from_vec(vec![b]).unwrap(),
+            ),
+        },
+    );
+    let catch_up = drain(&mut core).into_iter().find_map(|o| match o {
+        Output::Send {
+            to,
+            message: ConsensusMessage::CommittedRequest { .. },
+        } => Some(to),
+        _ => None,
+    });
+    assert_eq!(catch_up, Some(leader));
+}
+
 /// Starts validator 3 once the others committed `behind` blocks; it must reach the same
 /// chain from height 1. Returns the cluster for further checks.
 fn late_start(behind: u64, retained: usize) -> Cluster {

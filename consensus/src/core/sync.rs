@@ -212,9 +212,14 @@ impl Core {
                 }
                 Err(TreeError::UnknownParent) => {
                     // The answer stopped at the responder's committed head above ours: the
-                    // blocks in between are committed, so fetch them with proofs (B-4).
+                    // blocks in between are committed, so fetch them with proofs (B-4), from
+                    // the responder first: it has them (a QC signer need not, e.g. a twin
+                    // that never saw them).
                     self.sync.resolved(&hash);
-                    self.start_catch_up(now_ms, justify.signers.iter().collect());
+                    let peers = std::iter::once(from)
+                        .chain(justify.signers.iter().filter(|s| *s != from))
+                        .collect();
+                    self.start_catch_up(now_ms, peers);
                     return;
                 }
                 Err(TreeError::Stale) => {}
