@@ -12,7 +12,7 @@ pub enum LeaderPolicy {
     #[default]
     StakeWeighted,
     /// The schedule, but skipping validators with `failures` bad outcomes among their last
-    /// `window` (rounds they led that failed, or drawn rounds a substitute led while they
+    /// `window` (rounds they led that failed, or scheduled rounds a substitute led while they
     /// signed nothing), as the committed chain shows them, their rounds going to stake-weighted
     /// draws among the others (liveness only; C-5). The
     /// consensus [`Config`](crate::Config) default.
@@ -48,7 +48,8 @@ pub struct LeaderElection {
     schedule: Vec<ValidatorIndex>,
     /// Where round 0 falls in `schedule`.
     offset: u64,
-    /// Per validator, outcomes of its recent elected rounds (true = produced a committed block).
+    /// Per validator, outcomes of its recent scheduled rounds (true = produced a committed
+    /// block).
     history: BTreeMap<ValidatorIndex, Vec<bool>>,
     /// Per member, whether reputation skips it; kept in step with `history` by `push`.
     skipped: Vec<bool>,

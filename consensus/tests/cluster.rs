@@ -12,8 +12,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use shardnet_consensus::{Config, ConsensusMessage, Input, Output};
-use shardnet_protocol::{Block, Round, ValidatorIndex};
+use shardnet_consensus::{Config, ConsensusMessage, Core, Input, Output};
+use shardnet_protocol::{Block, Committee, Round, ValidatorIndex};
 
 /// No faults, no evidence: everybody was honest.
 fn assert_quiet(c: &Cluster) {
@@ -243,6 +243,19 @@ fn missed_proposals_are_fetched_by_ancestor_sync() {
     );
 }
 
+/// A started validator 3 of four with nothing but genesis, and the first round `>= from`
+/// led by neither validator 0 (the lowest-index signer of the QCs the sync tests build) nor
+/// 3 (this core), so that the peer a request goes to shows which rule picked it.
+fn lone_core_and_round(c: &Committee, from: u64) -> (Core, u64) {
+    let mut core = fresh_core(c, 3, test_config());
+    core.start(0);
+    drain(&mut core);
+    let r = (from..from + 100)
+        .find(|&r| ![vi(0), vi(3)].contains(&core.leader(Round(r))))
+        .unwrap();
+    (core, r)
+}
+
 /// B-3: the missing block is asked of the peer whose proposal carried its QC first (it
 /// extended the block, so it has it if honest), not of the QC's lowest-index signer, which
 /// may be unable or unwilling to answer (a Byzantine signer, a twin that never saw it) and
@@ -250,14 +263,7 @@ fn missed_proposals_are_fetched_by_ancestor_sync() {
 #[test]
 fn ancestor_sync_asks_the_peer_that_showed_the_qc_first() {
     let c = committee(&[1, 1, 1, 1]);
-    let mut core = fresh_core(&c, 3, test_config());
-    core.start(0);
-    drain(&mut core);
-    // A round led by neither validator 0 (the lowest-index signer) nor 3 (this core), so that
-    // the order of the first request shows which rule picked it.
-    let r = (2..50)
-        .find(|&r| ![vi(0), vi(3)].contains(&core.leader(Round(r))))
-        .unwrap();
+    let (mut core, r) = lone_core_and_round(&c, 2);
     let g = Block::clone(&genesis(&c));
     let missing = child(&g, r - 1, qc(&c, &g), core.leader(Round(r - 1)));
     let leader = core.leader(Round(r));
@@ -285,12 +291,7 @@ fn ancestor_sync_asks_the_peer_that_showed_the_qc_first() {
 #[test]
 fn catch_up_after_a_short_answer_asks_the_responder_first() {
     let c = committee(&[1, 1, 1, 1]);
-    let mut core = fresh_core(&c, 3, test_config());
-    core.start(0);
-    drain(&mut core);
-    let r = (4..50)
-        .find(|&r| ![vi(0), vi(3)].contains(&core.leader(Round(r))))
-        .unwrap();
+    let (mut core, r) = lone_core_and_round(&c, 4);
     let g = Block::clone(&genesis(&c));
     // g ── a (r-2) ── b (r-1) ── p (r): this core has only g; the answer to its request for
     // b holds b alone, whose parent a it lacks and cannot fetch block by block.
