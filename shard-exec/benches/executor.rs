@@ -42,6 +42,10 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+/// The `shardnet` binary's allocator, so the executor is measured as the node runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,6 +14,11 @@ use clap::{Parser, Subcommand};
 
 mod sim;
 
+/// revm and the state trie allocate per transaction and per trie node; mimalloc keeps that
+/// off the execution path (glibc malloc was 10-15 % of block execution, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shardnet",

@@ -6,7 +6,8 @@
 
 use std::ops::ControlFlow;
 
-use alloy_primitives::{B256, Bloom, Bytes, U256};
+use alloy_primitives::map::HashMap;
+use alloy_primitives::{Address, B256, Bloom, BloomInput, Bytes, Log, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use revm::ExecuteCommitEvm;
 use revm::context::CfgEnv;
@@ -117,6 +118,7 @@ struct BlockRun<'a, 'x, V: StateView + ?Sized> {
     fx: CrossShardEffects,
     results: Vec<TxResult>,
     cumulative: u64,
+    blooms: BloomMemo,
 }
 
 impl<'a, 'x, V: StateView + ?Sized> BlockRun<'a, 'x, V> {
@@ -138,10 +140,11 @@ impl<'a, 'x, V: StateView + ?Sized> BlockRun<'a, 'x, V> {
             trie: Some(base),
             ..ViewDb::new(view, hashes)
         });
-        // A transaction touches about two accounts: size the caches once rather than rehash
-        // them as they grow.
+        // A transaction touches about two accounts and reads a slot or two: size the caches
+        // once rather than rehash them as they grow.
         db.cache.accounts.reserve(2 * txs + 8);
         db.db.read.get_mut().reserve(2 * txs + 8);
+        db.db.slots.get_mut().reserve(2 * txs + 8);
         let mut evm: ShardEvm<'a, V> = shard_evm(db, block, cfg, xs);
         let mut fx = CrossShardEffects::default();
         if let Some(xs) = xs {
@@ -157,6 +160,7 @@ impl<'a, 'x, V: StateView + ?Sized> BlockRun<'a, 'x, V> {
             fx,
             results: Vec::with_capacity(txs),
             cumulative: 0,
+            blooms: BloomMemo::default(),
         })
     }
 
@@ -223,7 +227,7 @@ impl<'a, 'x, V: StateView + ?Sized> BlockRun<'a, 'x, V> {
                     status,
                     gas_used,
                     cumulative_gas_used: self.cumulative,
-                    bloom: alloy_primitives::logs_bloom(&logs),
+                    bloom: self.blooms.of(&logs),
                     logs,
                     contract_address,
                     output,
@@ -255,6 +259,54 @@ impl<'a, 'x, V: StateView + ?Sized> BlockRun<'a, 'x, V> {
         };
         Ok((execution, trie))
     }
+}
+
+/// Receipt blooms with the hashes of log addresses and first topics remembered for the
+/// block: a block's logs mostly come from a few contracts and events (every token transfer
+/// logs the token's address and the `Transfer` signature), and each bloom input costs a
+/// keccak. The other topics (indexed arguments) are mostly distinct and hashed each time.
+#[derive(Default)]
+struct BloomMemo {
+    addresses: HashMap<Address, B256>,
+    signatures: HashMap<B256, B256>,
+}
+
+impl BloomMemo {
+    /// Bounds the memo for a block of many distinct contracts or events.
+    const MAX_ENTRIES: usize = 4096;
+
+    /// The bloom of `logs`: exactly `alloy_primitives::logs_bloom(logs)`.
+    fn of(&mut self, logs: &[Log]) -> Bloom {
+        let mut bloom = Bloom::ZERO;
+        for log in logs {
+            let address = memo(&mut self.addresses, log.address, |a| keccak256(a));
+            bloom.accrue(BloomInput::Hash(address));
+            let mut topics = log.topics().iter();
+            if let Some(first) = topics.next() {
+                let first = memo(&mut self.signatures, *first, |t| keccak256(t));
+                bloom.accrue(BloomInput::Hash(first));
+            }
+            for topic in topics {
+                bloom.accrue(BloomInput::Raw(topic.as_slice()));
+            }
+        }
+        bloom
+    }
+}
+
+fn memo<K: std::hash::Hash + Eq + Copy>(
+    map: &mut HashMap<K, B256>,
+    key: K,
+    hash: impl FnOnce(&K) -> B256,
+) -> B256 {
+    if let Some(h) = map.get(&key) {
+        return *h;
+    }
+    let h = hash(&key);
+    if map.len() < BloomMemo::MAX_ENTRIES {
+        map.insert(key, h);
+    }
+    h
 }
 
 /// Turns revm's cache into a [`ChangeSet`], deleting empty touched accounts (EIP-161), and
@@ -389,4 +441,48 @@ fn storage_trie<V: StateView + ?Sized>(
         }
     }
     Ok(trie)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::{Address, B256, Bytes, Log, logs_bloom};
+
+    use super::BloomMemo;
+
+    #[test]
+    fn memoised_blooms_are_the_plain_blooms() {
+        let token = Address::repeat_byte(0x70);
+        let transfer = B256::repeat_byte(0xdd);
+        let log = |address: Address, topics: Vec<B256>| {
+            Log::new(address, topics, Bytes::new()).expect("at most four topics")
+        };
+        let blocks = [
+            vec![],
+            vec![log(token, vec![])],
+            vec![
+                log(
+                    token,
+                    vec![transfer, B256::repeat_byte(1), B256::repeat_byte(2)],
+                ),
+                log(Address::repeat_byte(9), vec![transfer]),
+            ],
+            vec![log(
+                token,
+                vec![transfer, B256::repeat_byte(3), B256::repeat_byte(1)],
+            )],
+        ];
+        let mut memo = BloomMemo::default();
+        for logs in &blocks {
+            assert_eq!(memo.of(logs), logs_bloom(logs));
+        }
+        // Past its bound the memo stops growing and stays exact.
+        for i in 0..BloomMemo::MAX_ENTRIES as u64 + 10 {
+            let logs = [log(
+                Address::left_padding_from(&i.to_be_bytes()),
+                vec![B256::left_padding_from(&i.to_be_bytes())],
+            )];
+            assert_eq!(memo.of(&logs), logs_bloom(&logs));
+        }
+        assert_eq!(memo.addresses.len(), BloomMemo::MAX_ENTRIES);
+    }
 }
