@@ -17,7 +17,7 @@ use shardnet_consensus::{
 };
 use shardnet_protocol::{
     Block, BlockHash, CertError, Committee, Epoch, Hash32, Height, Payload, Round, Timeout,
-    ValidatorIndex, VoteData,
+    TimeoutCert, ValidatorIndex, VoteData,
 };
 
 fn faults(outs: &[Output]) -> Vec<(ValidatorIndex, Fault)> {
@@ -94,6 +94,123 @@ fn proposal_from_a_non_leader_is_a_fault() {
     let outs = f.feed(msg(vi(f.other), msg_proposal(p)));
     assert_eq!(faults(&outs), [(vi(f.other), Fault::NotLeader(Round(1)))]);
     assert!(!outs.iter().any(|o| matches!(o, Output::VerifyPayload(_))));
+}
+
+/// A validator whose leader view differs (its committed chain lags, C-5) still takes the
+/// certificates of the proposals it refuses, so it commits and its view can converge.
+#[test]
+fn a_non_leaders_proposal_still_brings_its_certificates() {
+    let mut f = fx();
+    // Rounds 1 and 2 were certified without this core, which saw neither block.
+    let b1 = f.block1(f.leader, 1);
+    let b2 = child(
+        &b1,
+        2,
+        qc(&f.c, &b1),
+        vi(f.core.leader(Round(2)).as_usize()),
+    );
+    let leader3 = f.core.leader(Round(3)).as_usize();
+    let proposer = (0..4).find(|&i| i != leader3 && i != f.me).unwrap();
+    let b3 = child(&b2, 3, qc(&f.c, &b2), vi(proposer));
+    let p = propose(&f.c, proposer, b3, None);
+    let outs = f.feed(msg(vi(proposer), msg_proposal(p)));
+    assert_eq!(faults(&outs), [(vi(proposer), Fault::NotLeader(Round(3)))]);
+    assert!(!outs.iter().any(|o| matches!(o, Output::VerifyPayload(_))));
+    assert_eq!(f.core.high_qc().block(), b2.hash(), "the QC was taken");
+    assert_eq!(f.core.round(), Round(3), "and the round it ends entered");
+    // The certified blocks it lacks are asked for, first of the peer that showed the QC.
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send { to, message: ConsensusMessage::BlockRequest { hash, .. } } if *to == vi(proposer) && *hash == b2.hash()
+        )),
+        "{outs:?}"
+    );
+}
+
+/// P-6: a peer that times out a round we left, two or more rounds back or without the QC
+/// we left it by, is sent the newest accepted proposal, once per round of ours; a peer that
+/// timed out the previous round with our QC is not.
+#[test]
+fn a_peer_timing_out_behind_is_sent_the_newest_proposal() {
+    let mut f = fx();
+    let b1 = f.block1(f.leader, 1);
+    let p1 = propose(&f.c, f.leader, b1.clone(), None);
+    f.feed(msg(vi(f.leader), msg_proposal(p1)));
+    // Round 3 reached by a QC for a block of round 2 this core has not seen.
+    let b2 = child(&b1, 2, qc(&f.c, &b1), f.core.leader(Round(2)));
+    let b3 = child(&b2, 3, qc(&f.c, &b2), f.core.leader(Round(3)));
+    let leader3 = f.core.leader(Round(3)).as_usize();
+    f.feed(msg(
+        vi(leader3),
+        msg_proposal(propose(&f.c, leader3, b3, None)),
+    ));
+    assert_eq!(f.core.round(), Round(3));
+    let relayed = |outs: &[Output], to: usize| -> Vec<Block> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    to: t,
+                    message: ConsensusMessage::Proposal(p),
+                } if *t == vi(to) => Some(p.block.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (c, me) = (f.c.clone(), f.me);
+    let timeout = |from: usize, round: u64, high_qc: &Block| {
+        let t = Timeout::sign(&c, &key(from), vi(from), Round(round), qc(&c, high_qc));
+        msg(vi(from), ConsensusMessage::Timeout(Box::new(t), None))
+    };
+    let (g, other) = (f.g.clone(), f.other);
+    let third = (0..4).find(|&i| i != me && i != other).unwrap();
+    // Two rounds behind.
+    let outs = f.feed(timeout(other, 1, &g));
+    assert_eq!(
+        relayed(&outs, other),
+        std::slice::from_ref(&b1),
+        "the newest accepted proposal, as signed"
+    );
+    assert!(faults(&outs).is_empty());
+    // Its re-broadcast in the same round of ours is not answered again.
+    assert!(relayed(&f.feed(timeout(other, 1, &g)), other).is_empty());
+    // One round behind without the QC we left that round by: helped.
+    assert_eq!(relayed(&f.feed(timeout(third, 2, &b1)), third), [b1]);
+}
+
+/// P-6: in a round that ends by timeout, every validator times it out with the same QC: the
+/// timeouts arriving after the TC moved us on are not answered.
+#[test]
+fn a_peer_timing_out_the_round_we_left_by_tc_is_not_helped() {
+    let mut f = fx();
+    let b1 = f.block1(f.leader, 1);
+    f.feed(msg(
+        vi(f.leader),
+        msg_proposal(propose(&f.c, f.leader, b1, None)),
+    ));
+    let gq = qc(&f.c, &f.g);
+    let timeout = |c: &Committee, from: usize, tc: Option<TimeoutCert>| {
+        let t = Timeout::sign(c, &key(from), vi(from), Round(1), gq.clone());
+        msg(
+            vi(from),
+            ConsensusMessage::Timeout(Box::new(t), tc.map(Box::new)),
+        )
+    };
+    let tc1 = tc(&f.c, 1, &[gq.clone(), gq.clone(), gq.clone()]);
+    let (c, leader, other) = (f.c.clone(), f.leader, f.other);
+    f.feed(timeout(&c, leader, Some(tc1)));
+    assert_eq!(f.core.round(), Round(2), "entered by the TC");
+    let outs = f.feed(timeout(&c, other, None));
+    assert!(
+        !outs.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: ConsensusMessage::Proposal(_),
+                ..
+            }
+        )),
+        "{outs:?}"
+    );
 }
 
 #[test]

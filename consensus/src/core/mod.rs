@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use shardnet_protocol::{
     Block, BlockHash, CertError, Committee, ExecutionCommitment, Hash32, Height, Payload,
-    QuorumCert, Round, SecretKey, Timeout, TimeoutCert, ValidatorIndex, codec,
+    QuorumCert, Round, SecretKey, Signature, Timeout, TimeoutCert, ValidatorIndex, codec,
 };
 
 use crate::block_tree::BlockTree;
@@ -205,6 +205,11 @@ pub struct Core {
     payload_requested: Option<(Round, BlockHash, u64)>,
     awaiting_verdict: BTreeMap<BlockHash, Option<TimeoutCert>>,
     waiting_for_parent: BTreeMap<BlockHash, Vec<(ValidatorIndex, Proposal)>>,
+    /// The newest proposal accepted into the tree, as signed (P-6: relayed to a peer that
+    /// times out rounds behind, for its certificates).
+    latest_proposal: Option<(Arc<Block>, Option<TimeoutCert>, Signature)>,
+    /// The round in which each peer was last helped that way (once per round each).
+    helped: BTreeMap<ValidatorIndex, Round>,
 
     // Collectors.
     votes: VoteCollector,
@@ -287,6 +292,8 @@ impl Core {
             payload_requested: None,
             awaiting_verdict: BTreeMap::new(),
             waiting_for_parent: BTreeMap::new(),
+            latest_proposal: None,
+            helped: BTreeMap::new(),
             votes: VoteCollector::default(),
             timeouts: TimeoutCollector::default(),
             proposals: ProposalLog::default(),

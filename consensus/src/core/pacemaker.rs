@@ -1,9 +1,9 @@
 //! Rounds, timers and timeouts (C-3, C-4, P-1 to P-4, S-3).
 
-use shardnet_protocol::{QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex};
+use shardnet_protocol::{Block, QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex};
 
 use super::{Core, Fault, Held, Output, TimerId};
-use crate::messages::ConsensusMessage;
+use crate::messages::{ConsensusMessage, Proposal};
 use crate::safety;
 
 impl Core {
@@ -108,7 +108,11 @@ impl Core {
                 Fault::MalformedBlock("timeout relayed for another signer"),
             );
         }
-        if t.round.0 + 1 < self.round.0 {
+        let stale = t.round.0 + 1 < self.round.0;
+        if stale || (t.round < self.round && t.high_qc.round() < self.high_qc.round()) {
+            self.help_behind(from);
+        }
+        if stale {
             return;
         }
         if t.round.0 > self.round.0 + self.cfg.future_rounds {
@@ -145,6 +149,37 @@ impl Core {
             }
             self.local_timeout();
         }
+    }
+
+    /// P-6: `peer` timed out a round we left, either two or more rounds back or without the
+    /// QC by which we left it. So it hears no proposal it can use (it was cut off from the
+    /// leaders of the rounds since, or its view of who leads differs); its timeouts gather no
+    /// TC while the others make progress, and nothing else tells it what it missed. Send it,
+    /// once per round of ours, the newest proposal we accepted, as its leader signed it: its
+    /// certificates bring the peer to our round (P-4), and it fetches the blocks it lacks
+    /// from us first (B-3). A peer that timed out the round we left by TC, with our QC, needs
+    /// nothing: that is every round that ends by timeout.
+    fn help_behind(&mut self, peer: ValidatorIndex) {
+        if self.me.is_none()
+            || Some(peer) == self.index()
+            || peer.as_usize() >= self.committee.len()
+            || self.helped.get(&peer) == Some(&self.round)
+        {
+            return;
+        }
+        let Some((block, tc, signature)) = &self.latest_proposal else {
+            return;
+        };
+        let proposal = Proposal {
+            block: Block::clone(block),
+            tc: tc.clone(),
+            signature: *signature,
+        };
+        self.helped.insert(peer, self.round);
+        self.outputs.push_back(Output::Send {
+            to: peer,
+            message: ConsensusMessage::Proposal(Box::new(proposal)),
+        });
     }
 
     /// A message too far ahead to keep (`future_rounds`) still carries certificates proving

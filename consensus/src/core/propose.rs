@@ -140,6 +140,11 @@ impl Core {
             return self.catch_up_to(now_ms, from, &p.block.justify, p.tc.as_ref());
         }
         if h.proposer != self.leaders.leader(round) {
+            // Leader views can differ while a validator's committed chain lags (reputation
+            // reads it, C-5). The proposal's certificates are valid whoever carries them:
+            // take them (P-4), so a lagging validator commits, and its view converges, instead
+            // of ignoring every proposal of the leaders it disagrees on. Then blame.
+            self.catch_up_to(now_ms, from, &p.block.justify, p.tc.as_ref());
             return self.fault(from, Fault::NotLeader(round));
         }
         let signed = p.signed();
@@ -169,7 +174,9 @@ impl Core {
         let parent = p.block.header.parent;
         let block = Arc::new(p.block);
         match self.tree.insert(Arc::clone(&block)) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.latest_proposal = Some((Arc::clone(&block), p.tc.clone(), p.signature));
+            }
             Err(TreeError::UnknownParent) => {
                 if !self.waiting_for_parent.contains_key(&parent)
                     && self.waiting_for_parent.len() >= MAX_WAITING_PARENTS
