@@ -2,6 +2,12 @@
 
 use crate::leader::LeaderPolicy;
 
+/// Rounds past the newest committed block's round that reputation still decides (C-5). A
+/// block of round `c` commits while round `c + 2` starts; a crashed leader not yet skipped
+/// fails that round and its own two (`c + 2 ..= c + 4`). Past that, nothing committing
+/// means reputation cannot learn, and the schedule takes over until a block commits.
+pub const REPUTATION_HORIZON: u64 = 4;
+
 /// Consensus configuration; the defaults suit a LAN devnet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -44,6 +50,7 @@ impl Default for Config {
             leader_policy: LeaderPolicy::Reputation {
                 window: 30,
                 failures: 2,
+                horizon: REPUTATION_HORIZON,
             },
         }
     }

@@ -21,6 +21,12 @@ pub enum LeaderPolicy {
         window: usize,
         /// Failures within the window that get a validator skipped.
         failures: usize,
+        /// Reputation decides only rounds at most this far past the round of the newest
+        /// committed block; later rounds go to the schedule. Reputation learns only from
+        /// commits, so once none come it can no longer correct itself, and if its choices
+        /// are part of why none come (honest validators skipped, substitutes drawn onto a
+        /// Byzantine one) the stall would last. `u64::MAX`: no horizon.
+        horizon: u64,
     },
 }
 
@@ -55,6 +61,8 @@ pub struct LeaderElection {
     skipped: Vec<bool>,
     /// Stake of the members not skipped.
     eligible_stake: u64,
+    /// Round of the newest committed block observed (the reputation horizon counts from it).
+    committed_round: Round,
 }
 
 impl LeaderElection {
@@ -89,6 +97,7 @@ impl LeaderElection {
             history: BTreeMap::new(),
             skipped: vec![false; stakes.len()],
             eligible_stake: acc,
+            committed_round: Round(0),
         }
     }
 
@@ -102,8 +111,10 @@ impl LeaderElection {
         self.schedule[slot as usize]
     }
 
+    /// A draw for the slot of `round`: both rounds of a slot draw the same, so a substitute
+    /// leads the whole slot, as a scheduled leader does (`ROUNDS_PER_SLOT`).
     fn draw(&self, round: Round, attempt: u32) -> u64 {
-        draw(&self.seed, round.0, attempt)
+        draw(&self.seed, round.0 / ROUNDS_PER_SLOT, attempt)
     }
 
     /// A stake-weighted pseudo-random choice (reputation's substitutes).
@@ -116,7 +127,10 @@ impl LeaderElection {
     /// The leader of `round` under the policy.
     pub fn leader(&self, round: Round) -> ValidatorIndex {
         let scheduled = self.elected(round);
-        if !matches!(self.policy, LeaderPolicy::Reputation { .. }) {
+        let LeaderPolicy::Reputation { horizon, .. } = self.policy else {
+            return scheduled;
+        };
+        if round.0 > self.committed_round.0.saturating_add(horizon) {
             return scheduled;
         }
         // Reputation only applies while the eligible hold more than a third of the stake, so
@@ -126,10 +140,13 @@ impl LeaderElection {
         if self.eligible_stake.saturating_mul(3) <= self.total || self.eligible(scheduled) {
             return scheduled;
         }
-        // A skipped validator's round goes to a stake-weighted draw (attempt 1, 2, 3), so that
-        // its rounds are shared by stake rather than piled onto its neighbour in the schedule;
+        // A skipped validator's slot goes to a stake-weighted draw (attempt 1, 2, 3), so that
+        // its slots are shared by stake rather than piled onto its neighbour in the schedule;
         // then to a stake-weighted choice among the eligible only (attempt 4), so a round never
-        // goes to a skipped validator.
+        // goes to a skipped validator. One draw per slot, not per round: a substitute per
+        // round would split the slot between two leaders, and a slot whose second round goes
+        // to a failing validator loses its first round too (S-6), which is what two rounds
+        // per slot are there to avoid.
         for attempt in 1..4 {
             let candidate = self.pick(round, attempt);
             if self.eligible(candidate) {
@@ -165,6 +182,8 @@ impl LeaderElection {
     /// timeout) every `window` elections, while its history still only holds recent rounds.
     pub fn observe_committed_block(&mut self, block: &Block) {
         let (parent, round) = (block.justify.round(), block.header.round);
+        // The outcomes below are judged by the leaders of the view before this block.
+        let newest = self.committed_round.max(round);
         let elected = self.elected(round);
         let proposer = block.header.proposer;
         let alive = proposer == elected || block.justify.signers.contains(elected);
@@ -198,6 +217,7 @@ impl LeaderElection {
                 .map(|v| (v, true)),
         );
         self.push(outcomes);
+        self.committed_round = newest;
     }
 
     /// Feeds the outcome of a committed round range: rounds `from..to` (exclusive) were
@@ -205,6 +225,7 @@ impl LeaderElection {
     pub fn observe_committed(&mut self, skipped: impl Iterator<Item = Round>, produced: Round) {
         let elected = self.elected(produced);
         self.record(skipped, (elected, true));
+        self.committed_round = self.committed_round.max(produced);
     }
 
     fn record(&mut self, skipped: impl Iterator<Item = Round>, produced: (ValidatorIndex, bool)) {
@@ -215,7 +236,10 @@ impl LeaderElection {
     }
 
     fn push(&mut self, outcomes: Vec<(ValidatorIndex, bool)>) {
-        let LeaderPolicy::Reputation { window, failures } = self.policy else {
+        let LeaderPolicy::Reputation {
+            window, failures, ..
+        } = self.policy
+        else {
             return;
         };
         for (v, ok) in outcomes {
@@ -240,9 +264,9 @@ impl LeaderElection {
     }
 }
 
-fn draw(seed: &[u8; 32], round: u64, attempt: u32) -> u64 {
+fn draw(seed: &[u8; 32], index: u64, attempt: u32) -> u64 {
     let mut h = blake3::Hasher::new_keyed(seed);
-    h.update(&round.to_le_bytes());
+    h.update(&index.to_le_bytes());
     h.update(&attempt.to_le_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&h.finalize().as_bytes()[..8]);

@@ -77,7 +77,7 @@ pub mod safety_store;
 pub mod votes;
 
 pub use app::{Application, DriveError, drive, genesis_block};
-pub use config::Config;
+pub use config::{Config, REPUTATION_HORIZON};
 pub use core::{Core, Fault, Input, Output, PayloadRequest, Recovery, TimerId};
 pub use leader::{LeaderElection, LeaderPolicy};
 pub use messages::{

@@ -441,6 +441,7 @@ fn reputation_views_agree_after_catch_up_and_restart() {
         leader_policy: shardnet_consensus::LeaderPolicy::Reputation {
             window: 10,
             failures: 2,
+            horizon: u64::MAX,
         },
         max_backoff_exponent: 2,
         ..test_config()

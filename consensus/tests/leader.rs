@@ -39,6 +39,7 @@ fn election_is_deterministic() {
         LeaderPolicy::Reputation {
             window: 10,
             failures: 1,
+            horizon: u64::MAX,
         },
     );
     for r in 0..2_000 {
@@ -196,6 +197,7 @@ fn reputation_skips_a_validator_recorded_as_failing() {
     let policy = LeaderPolicy::Reputation {
         window: 5,
         failures: 2,
+        horizon: u64::MAX,
     };
     let mut e = LeaderElection::new(&c, policy);
     let bad = vi(2);
@@ -220,12 +222,70 @@ fn reputation_skips_a_validator_recorded_as_failing() {
             assert_eq!(l, e.elected(r), "others keep their rounds");
         }
     }
+    // A substitute leads the whole slot (both its rounds), as a scheduled leader does.
+    for r in (2..2_000).step_by(2) {
+        assert_eq!(
+            e.leader(Round(r)),
+            e.leader(Round(r + 1)),
+            "slot of round {r}"
+        );
+    }
     // Good outcomes push the failures out of the window: it leads again.
     let its_round = failed[2];
     for _ in 0..5 {
         e.observe_committed(std::iter::empty(), its_round);
     }
     assert_eq!(e.leader(its_round), bad);
+}
+
+/// Reputation decides only rounds within its horizon of the newest committed round: once
+/// nothing has committed for longer, it cannot learn, and the schedule takes over (a skipped
+/// honest validator leads its rounds again, a substitute that keeps failing stops drawing
+/// them) until a block commits.
+#[test]
+fn reputation_gives_way_to_the_schedule_past_its_horizon() {
+    let c = committee(&[1, 1, 1, 1]);
+    let horizon = shardnet_consensus::REPUTATION_HORIZON;
+    let mut e = LeaderElection::new(
+        &c,
+        LeaderPolicy::Reputation {
+            window: 5,
+            failures: 2,
+            horizon,
+        },
+    );
+    let bad = vi(2);
+    let its = |e: &LeaderElection, from: u64, to: u64| -> Vec<Round> {
+        (from..=to)
+            .map(Round)
+            .filter(|&r| e.elected(r) == bad)
+            .collect()
+    };
+    let failed = its(&e, 1, 200);
+    let produced = (failed[1].0..)
+        .map(Round)
+        .find(|&r| e.elected(r) != bad)
+        .unwrap();
+    e.observe_committed(failed[..2].iter().copied(), produced);
+    // Past the horizon its rounds are its own again, and every round is the schedule's.
+    let far = its(&e, produced.0 + horizon + 1, produced.0 + 400);
+    assert!(!far.is_empty());
+    assert!(far.iter().all(|&r| e.leader(r) == bad), "{far:?}");
+    assert!(
+        (produced.0 + horizon + 1..produced.0 + 400)
+            .all(|r| e.leader(Round(r)) == e.elected(Round(r)))
+    );
+    // A commit just before one of its slots brings that slot within the horizon: its
+    // rounds go to substitutes.
+    let slot = far
+        .iter()
+        .copied()
+        .find(|r| e.elected(Round(r.0 - 1)) != bad)
+        .unwrap();
+    e.observe_committed(std::iter::empty(), Round(slot.0 - 1));
+    let near = its(&e, slot.0, slot.0 - 1 + horizon);
+    assert!(near.len() >= 2, "a slot leads two rounds: {near:?}");
+    assert!(near.iter().all(|&r| e.leader(r) != bad), "{near:?}");
 }
 
 /// Validators with nearly all the stake and one with 1 unit still share leadership by stake.
@@ -261,6 +321,7 @@ fn core_attributes_indirect_commits_to_their_own_rounds() {
     let policy = LeaderPolicy::Reputation {
         window: 8,
         failures: 1,
+        horizon: u64::MAX,
     };
     let cfg = Config {
         leader_policy: policy.clone(),
@@ -357,6 +418,7 @@ fn crashed_validator_stays_skipped_until_it_signs_again() {
     let policy = LeaderPolicy::Reputation {
         window: 10,
         failures: 2,
+        horizon: u64::MAX,
     };
     let mut e = LeaderElection::new(&c, policy);
     let g = Block::clone(&genesis(&c));
@@ -392,6 +454,7 @@ fn rounds_go_to_eligible_validators_holding_over_a_third() {
         let policy = LeaderPolicy::Reputation {
             window: 4,
             failures: 1,
+            horizon: u64::MAX,
         };
         let mut e = LeaderElection::new(&c, policy);
         // Validators 0, 1 and 2 each fail one of their rounds: only 3 is eligible.

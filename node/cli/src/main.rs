@@ -108,7 +108,7 @@ enum Command {
     Sim {
         /// A named scenario (embedded; `all` for every one). Full stack: partition-heal,
         /// leader-crash, crash-restart-storm, byzantine-equivocation, segment-forger,
-        /// cross-shard-partition, congestion, clock-skew, lossy-network, twins. Consensus simulator
+        /// cross-shard-partition, congestion, clock-skew, lossy-network, twins, twins-kept. Consensus simulator
         /// (also every name with --consensus): happy, uneven-stake, lossy-network,
         /// partition-heal, crash-restart, leader-crash, crash-restart-storm,
         /// equivocating-leader, byzantine-equivocation, double-voter, twins,

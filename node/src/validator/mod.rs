@@ -403,6 +403,7 @@ fn assemble<S: StateStore + Send + 'static, F: SafetyStore>(
         ledger,
         outbox,
         last_repush_ms: 0,
+        logged_round: shardnet_protocol::Round(0),
         puller: Puller::new(usize::from(index.0)),
         pulls_served: Default::default(),
         relay: parts.relay,

@@ -192,6 +192,8 @@ pub(crate) struct Runner<S: StateStore, F: SafetyStore> {
     /// Committed outbound segments not yet certified delivered (CS-14, CS-16).
     pub(crate) outbox: Box<dyn OutboxStore>,
     pub(crate) last_repush_ms: u64,
+    /// The last round logged as entered (debug: who leads it, in this validator's view).
+    pub(crate) logged_round: shardnet_protocol::Round,
     /// CS-16 (pull): when and what to pull, and when each requester was last served.
     pub(crate) puller: Puller,
     pub(crate) pulls_served: Served,
@@ -433,6 +435,16 @@ impl<S: StateStore + 'static, F: SafetyStore> Runner<S, F> {
             return Err(anyhow!("recording a committed block: {e}"));
         }
         let SendFirst { mut wire, .. } = safety;
+        let round = self.core.round();
+        if round != self.logged_round {
+            self.logged_round = round;
+            tracing::debug!(
+                round = round.0,
+                leader = self.core.leader(round).0,
+                next = self.core.leader(round.next()).0,
+                "entered round"
+            );
+        }
         if let Some(fatal) = self.app.fatal() {
             return Err(anyhow!("execution stopped: {fatal}"));
         }

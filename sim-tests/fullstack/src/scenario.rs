@@ -56,6 +56,7 @@ const LIBRARY: &[(&str, &str)] = &[
         include_str!("../scenarios/lossy-network.toml"),
     ),
     ("twins", include_str!("../scenarios/twins.toml")),
+    ("twins-kept", include_str!("../scenarios/twins-kept.toml")),
 ];
 
 /// Most shards, validators per shard, and simulated seconds a scenario may ask for.

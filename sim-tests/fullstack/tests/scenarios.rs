@@ -45,6 +45,7 @@ fn the_library_loads_and_names_match() {
         "clock-skew",
         "lossy-network",
         "twins",
+        "twins-kept",
     ] {
         assert!(scenario::names().contains(&name), "{name} missing");
     }
@@ -98,6 +99,11 @@ fn lossy_network() {
 #[test]
 fn twins() {
     seeds("twins");
+}
+
+#[test]
+fn twins_kept() {
+    seeds("twins-kept");
 }
 
 /// Negative control for the coverage rule: a run that expects congestion where none can
