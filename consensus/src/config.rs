@@ -21,6 +21,11 @@ pub struct Config {
     /// Cap on the backoff exponent: the longest timeout is
     /// `base × (backoff_percent / 100)^max_backoff_exponent`.
     pub max_backoff_exponent: u32,
+    /// Consecutive rounds entered by timeout that keep the base timeout before the backoff
+    /// starts (P-1). A crashed leader not yet skipped costs exactly three such rounds in a
+    /// row (the round before its slot, whose votes went to it, and its slot's two), none of
+    /// them for want of time: 2 keeps all three at the base timeout.
+    pub backoff_after: u32,
     /// Delay before asking another peer for a missing block (B-3).
     pub sync_retry_ms: u64,
     /// Attempts per missing block before giving up until it is referenced again.
@@ -42,6 +47,7 @@ impl Default for Config {
             base_timeout_ms: 1_000,
             backoff_percent: 150,
             max_backoff_exponent: 6,
+            backoff_after: 2,
             sync_retry_ms: 500,
             max_sync_retries: 8,
             retained_committed: 1_024,

@@ -21,7 +21,10 @@ impl Core {
             self.round = round;
             self.round_entered_ms = now_ms;
             self.my_timeout = None;
-            let exp = self.consecutive_timeouts.min(self.cfg.max_backoff_exponent);
+            let exp = self
+                .consecutive_timeouts
+                .saturating_sub(self.cfg.backoff_after)
+                .min(self.cfg.max_backoff_exponent);
             let duration = (0..exp).fold(self.cfg.base_timeout_ms, |d, _| {
                 d.saturating_mul(u64::from(self.cfg.backoff_percent)) / 100
             });
