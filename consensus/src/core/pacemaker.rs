@@ -1,4 +1,4 @@
-//! Rounds, timers and timeouts (C-3, C-4, P-1 to P-4, S-3).
+//! Rounds, timers and timeouts (C-3, C-4, P-1 to P-6, S-3).
 
 use shardnet_protocol::{Block, QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex};
 
