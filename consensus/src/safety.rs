@@ -15,7 +15,8 @@ pub struct SafetyData {
     /// `one_chain_round`). Its timeouts must report a high QC at least this high (S-3), even
     /// after a restart that lost the QC itself.
     pub one_chain_round: Round,
-    /// The last vote cast, so it can be re-sent (identically) after a restart.
+    /// The last vote cast, so it can be re-sent (identically) after a restart; cleared by a
+    /// timeout of its round, which supersedes it.
     pub last_vote: Option<Vote>,
 }
 
@@ -136,5 +137,15 @@ pub fn check_and_record_timeout(
         });
     }
     data.last_voted_round = round;
+    // A timeout supersedes the vote of its round (S-4): re-sent after a restart, that vote
+    // would leave after the timeout, and an observer could not tell it from a vote signed
+    // after giving up on the round. The round is being abandoned; the vote is not needed.
+    if data
+        .last_vote
+        .as_ref()
+        .is_some_and(|v| v.data.round <= round)
+    {
+        data.last_vote = None;
+    }
     Ok(())
 }

@@ -278,8 +278,8 @@ fn s3_vote_then_timeout_same_round_is_allowed() {
     assert_eq!(check_and_record_timeout(&mut d, Round(2), Round(1)), Ok(()));
     assert_eq!(check_and_record_timeout(&mut d, Round(2), Round(1)), Ok(()));
     assert_eq!(d.last_voted_round, Round(2));
-    // The last vote is kept for re-sending.
-    assert_eq!(d.last_vote.as_ref().unwrap().data, vote_data(&f.b2));
+    // The timeout supersedes the vote: a restart does not re-send it after the timeout.
+    assert_eq!(d.last_vote, None);
 }
 
 #[test]
