@@ -16,7 +16,7 @@ pub struct SafetyData {
     /// after a restart that lost the QC itself.
     pub one_chain_round: Round,
     /// The last vote cast, so it can be re-sent (identically) after a restart; cleared by a
-    /// timeout of its round, which supersedes it.
+    /// timeout, which supersedes it.
     pub last_vote: Option<Vote>,
 }
 
@@ -137,15 +137,9 @@ pub fn check_and_record_timeout(
         });
     }
     data.last_voted_round = round;
-    // A timeout supersedes the vote of its round (S-4): re-sent after a restart, that vote
-    // would leave after the timeout, and an observer could not tell it from a vote signed
-    // after giving up on the round. The round is being abandoned; the vote is not needed.
-    if data
-        .last_vote
-        .as_ref()
-        .is_some_and(|v| v.data.round <= round)
-    {
-        data.last_vote = None;
-    }
+    // A timeout supersedes the last vote, which is of its round or an earlier one (S-4):
+    // re-sent after a restart, a vote of this round would leave after the timeout, and an
+    // observer could not tell it from a vote signed after giving up on the round.
+    data.last_vote = None;
     Ok(())
 }
